@@ -1,0 +1,60 @@
+# normdeploy: two commands do everything on a fresh Debian machine:
+#   make demo    set up, build, and run the built-in demo
+#   make test    set up, build, and run the test suite
+# Set-up (venv, pinned dependencies, ONNX Runtime headers, build+install) runs only when its
+# inputs change, so a second run with nothing changed goes straight to the work.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMPS := $(VENV)/.normdeploy-stamps
+NATIVE_SOURCES := $(shell find plugins -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' -o -name '*.cu' -o -name '*.cuh' \) 2>/dev/null)
+PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
+PYTEST_ARGS ?=
+
+.PHONY: all setup install test demo bench headers clean distclean help
+
+all: install
+
+help:
+	@echo "make demo | make test | make bench | make install | make headers | make clean"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade --quiet pip
+
+$(STAMPS)/deps: requirements-dev.txt | $(PY)
+	@mkdir -p $(STAMPS)
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+# Writes the folder holding the ONNX Runtime headers into the stamp.
+$(STAMPS)/ort-headers: scripts/get_ort_headers.sh | $(PY)
+	@mkdir -p $(STAMPS)
+	bash scripts/get_ort_headers.sh | tail -n 1 > $@.tmp && mv $@.tmp $@
+	@echo "ONNX Runtime headers: $$(cat $@)"
+
+headers: $(STAMPS)/ort-headers
+
+$(STAMPS)/install: $(STAMPS)/deps $(STAMPS)/ort-headers $(NATIVE_SOURCES) $(PY_SOURCES) CMakeLists.txt pyproject.toml
+	ONNXRUNTIME_ROOT="$$(cat $(STAMPS)/ort-headers)" PATH="$(abspath $(VENV))/bin:$$PATH" \
+	  $(PIP) install --quiet --no-build-isolation --no-deps .
+	@touch $@
+
+install setup: $(STAMPS)/install
+
+test: $(STAMPS)/install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: $(STAMPS)/install
+	$(PY) -P -m normdeploy.demo
+
+bench: $(STAMPS)/install
+	$(PY) -P benchmarks/bench_ort.py
+
+clean:
+	rm -rf build $(STAMPS)
+
+distclean: clean
+	rm -rf $(VENV) third_party/onnxruntime

@@ -1,0 +1,117 @@
+#include "field_spec.h"
+
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+
+namespace normdeploy {
+
+const char* FieldKindName(FieldKind kind) {
+  switch (kind) {
+    case FieldKind::kInt: return "an int";
+    case FieldKind::kFloat: return "a float";
+    case FieldKind::kString: return "a string";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string FormatNumber(double v, FieldKind kind) {
+  std::ostringstream out;
+  if (kind == FieldKind::kInt && std::isfinite(v) && std::fabs(v) < 9.2e18) {
+    out << static_cast<long long>(v);
+  } else {
+    out << std::setprecision(std::numeric_limits<double>::max_digits10 - 8) << v;
+  }
+  return out.str();
+}
+
+std::string DescribeRange(const FieldSpec& spec) {
+  std::string out;
+  auto add = [&](const std::string& part) {
+    if (!out.empty()) out += " and ";
+    out += part;
+  };
+  if (spec.choices[0] != '\0') {
+    std::string choices;
+    const char* p = spec.choices;
+    while (*p != '\0') {
+      const char* end = std::strchr(p, '|');
+      size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+      if (!choices.empty()) choices += ", ";
+      choices += "'" + std::string(p, len) + "'";
+      p += len + (end ? 1 : 0);
+    }
+    add("one of " + choices);
+  }
+  if (spec.finite) add("finite");
+  if (spec.has_min) add(std::string(spec.min_exclusive ? "> " : ">= ") + FormatNumber(spec.min, FieldKind::kFloat));
+  if (spec.has_max) add("<= " + FormatNumber(spec.max, FieldKind::kFloat));
+  return out;
+}
+
+bool InChoices(const char* choices, const std::string& value) {
+  const char* p = choices;
+  while (*p != '\0') {
+    const char* end = std::strchr(p, '|');
+    size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
+    if (value.size() == len && value.compare(0, len, p, len) == 0) return true;
+    p += len + (end ? 1 : 0);
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CheckField(const char* op, const FieldSpec& spec, const FieldValue& value) {
+  if (spec.kind == FieldKind::kString) {
+    if (spec.choices[0] != '\0' && !InChoices(spec.choices, value.text)) {
+      return MakeError(op, ": attribute '", spec.name, "' = '", value.text, "' is invalid: must be ",
+                       DescribeRange(spec));
+    }
+    return Status::Ok();
+  }
+  const double v = spec.kind == FieldKind::kInt ? static_cast<double>(value.integer) : value.number;
+  const bool bad = std::isnan(v) || (spec.finite && !std::isfinite(v)) ||
+                   (spec.has_min && (spec.min_exclusive ? v <= spec.min : v < spec.min)) ||
+                   (spec.has_max && v > spec.max);
+  if (bad) {
+    const std::string shown = spec.kind == FieldKind::kInt ? std::to_string(value.integer)
+                                                            : FormatNumber(v, spec.kind);
+    return MakeError(op, ": attribute '", spec.name, "' = ", shown,
+                     " is invalid: must be ", DescribeRange(spec));
+  }
+  return Status::Ok();
+}
+
+Status ParseFields(const char* op, const FieldSpec* specs, int count, const FieldSource& source,
+                   FieldValue* values) {
+  for (int i = 0; i < count; ++i) {
+    const FieldSpec& spec = specs[i];
+    FieldValue& value = values[i];
+    value = FieldValue{};
+    if (!spec.runtime) continue;
+    std::string found;
+    switch (source.Get(spec, value, found)) {
+      case FieldSource::Lookup::kFound:
+        value.present = true;
+        break;
+      case FieldSource::Lookup::kWrongType:
+        return MakeError(op, ": attribute '", spec.name, "' must be ", FieldKindName(spec.kind), ", got ",
+                         found);
+      case FieldSource::Lookup::kMissing:
+        if (spec.required) return MakeError(op, ": required attribute '", spec.name, "' is missing");
+        value.number = spec.default_number;
+        value.integer = static_cast<int64_t>(spec.default_number);
+        value.text = spec.default_string;
+        break;
+    }
+    ND_RETURN_IF_ERROR(CheckField(op, spec, value));
+  }
+  return Status::Ok();
+}
+
+}  // namespace normdeploy
