@@ -56,7 +56,7 @@ def single_op_model(
     for name, shape, dt in extra_inputs:
         inputs.append(helper.make_tensor_value_info(name, onnx_elem_type(dt), list(shape)))
         node_inputs.append(name)
-    output = helper.make_tensor_value_info("Y", onnx_elem_type(dtype), None)
+    output = helper.make_tensor_value_info("Y", onnx_elem_type(dtype), list(x_shape))  # our ops keep the shape
     node = helper.make_node(spec.name, node_inputs, ["Y"], domain=DOMAIN, name=node_name or spec.name.lower(),
                             **dict(attrs or {}))
     graph = helper.make_graph([node], f"{spec.name}_single", inputs, [output])

@@ -71,9 +71,10 @@ def reference(
     if xd.size == 0:
         return xd.copy()
     grouped = xd.reshape(n, num_groups, -1)
-    mean = grouped.mean(axis=2, keepdims=True)
-    var = ((grouped - mean) ** 2).mean(axis=2, keepdims=True)
-    y = ((grouped - mean) / np.sqrt(var + epsilon)).reshape(xd.shape)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # NaN/Inf propagate per IEEE
+        mean = grouped.mean(axis=2, keepdims=True)
+        var = ((grouped - mean) ** 2).mean(axis=2, keepdims=True)
+        y = ((grouped - mean) / np.sqrt(var + epsilon)).reshape(xd.shape)
     per_channel = (1, c) + (1,) * (x.ndim - 2)
     if scale is not None:
         y = y * np.asarray(scale, dtype=np.float64).reshape(per_channel)

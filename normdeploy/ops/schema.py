@@ -109,25 +109,47 @@ class SchemaError(ValueError):
     """Raised by :func:`validate_attributes`; the message names op, attribute and value."""
 
 
+_KIND_NAMES = {"int": "an int", "float": "a float", "string": "a string"}
+
+
+def _describe_value(value: object) -> str:
+    """How the C++ parser describes a value of the wrong type (messages match exactly)."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return f"an int ({int(value)})"
+    if isinstance(value, float):
+        return f"a float ({value:g})"
+    if isinstance(value, (str, bytes)):
+        text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+        return f"a string ('{text}')"
+    if isinstance(value, (list, tuple)):
+        kinds = {type(v) for v in value}
+        return "a list of ints" if kinds <= {int} else "a list of floats" if kinds <= {int, float} else "a list"
+    return type(value).__name__
+
+
 def check_attribute(op: str, attr: Attribute, value: object) -> AttrValue:
-    """Validate one attribute value; returns it normalised, raises ValueError naming it."""
+    """Validate one attribute value; returns it normalised, raises SchemaError naming it.
+
+    The messages are the ones the C++ parser (plugins/common/field_spec.cpp) produces, word for
+    word; tests/test_schema.py holds the two to that.
+    """
     where = f"{op}: attribute '{attr.name}'"
+    wrong = f"{where} must be {_KIND_NAMES[attr.kind]}, got {_describe_value(value)}"
     if attr.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SchemaError(f"{where} must be an int, got {type(value).__name__} {value!r}")
+            raise SchemaError(wrong)
         number: float = value
     elif attr.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SchemaError(f"{where} must be a float, got {type(value).__name__} {value!r}")
+        if isinstance(value, bool) or not isinstance(value, float):
+            raise SchemaError(wrong)
         number = float(value)
-        value = number
     else:
         if isinstance(value, bytes):
             value = value.decode("utf-8", errors="replace")
         if not isinstance(value, str):
-            raise SchemaError(f"{where} must be a string, got {type(value).__name__} {value!r}")
+            raise SchemaError(wrong)
         if attr.choices and value not in attr.choices:
-            raise SchemaError(f"{where} = {value!r} is invalid: must be {attr.describe_range()}")
+            raise SchemaError(f"{where} = '{value}' is invalid: must be {attr.describe_range()}")
         return value
     bad = (
         (attr.finite and not math.isfinite(number))
@@ -136,8 +158,26 @@ def check_attribute(op: str, attr: Attribute, value: object) -> AttrValue:
         or (attr.max is not None and number > attr.max)
     )
     if bad:
-        raise SchemaError(f"{where} = {value!r} is invalid: must be {attr.describe_range()}")
+        raise SchemaError(f"{where} = {_format_number(number, attr.kind)} is invalid: must be {attr.describe_range()}")
     return value
+
+
+def _format_number(value: float, kind: AttrKind) -> str:
+    """Numbers as the C++ side prints them: ints plainly, floats as their shortest float32 text."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    if kind == "int":
+        return str(int(value))
+    import numpy as np
+
+    # Like C++ std::to_chars(value): the shortest round-trip text, fixed or scientific, whichever
+    # is shorter (fixed on a tie); float32 when the value is one (ONNX float attributes are).
+    number = np.float32(value) if float(np.float32(value)) == value else np.float64(value)
+    fixed = np.format_float_positional(number, unique=True, trim="-")
+    scientific = np.format_float_scientific(number, unique=True, trim="-", exp_digits=2)
+    return fixed if len(fixed) <= len(scientific) else scientific
 
 
 def validate_attributes(spec: OpSpec, attrs: Mapping[str, object]) -> dict[str, AttrValue]:

@@ -1,10 +1,8 @@
 #include "field_spec.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
-#include <iomanip>
-#include <limits>
-#include <sstream>
 
 namespace normdeploy {
 
@@ -19,14 +17,17 @@ const char* FieldKindName(FieldKind kind) {
 
 namespace {
 
+// Shortest text that reads back as the same value; float32 values (all ONNX float attributes)
+// print as float32, so 1e-5 shows as "1e-05", not "9.99999975e-06".
 std::string FormatNumber(double v, FieldKind kind) {
-  std::ostringstream out;
-  if (kind == FieldKind::kInt && std::isfinite(v) && std::fabs(v) < 9.2e18) {
-    out << static_cast<long long>(v);
-  } else {
-    out << std::setprecision(std::numeric_limits<double>::max_digits10 - 8) << v;
-  }
-  return out.str();
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  if (kind == FieldKind::kInt && std::fabs(v) < 9.2e18) return std::to_string(static_cast<long long>(v));
+  char buf[64];
+  const float f = static_cast<float>(v);
+  std::to_chars_result r = static_cast<double>(f) == v ? std::to_chars(buf, buf + sizeof(buf), f)
+                                                       : std::to_chars(buf, buf + sizeof(buf), v);
+  return std::string(buf, r.ptr);
 }
 
 std::string DescribeRange(const FieldSpec& spec) {
