@@ -134,3 +134,9 @@ def test_onnxscript_can_call_the_ops():
     y = sess.run(None, {"x": x, "scale": s, "bias": b})[0]
     want = ops.lrn.reference(ops.group_norm.reference(x, s, b, 4, np.float32(1e-5), "silu"), 3, float(np.float32(0.1)))
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+def test_readme_op_tables_are_current():
+    out = subprocess.run([sys.executable, "-P", "-m", "normdeploy.ops.docs", "--check", str(REPO / "README.md")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
