@@ -31,10 +31,11 @@ thread count. Before timing, each peer's output is compared with ours (max abs e
 the float64 numpy reference; an error above a tolerance relative to the output scale (1e-3 for
 float32, 2e-2 for float16) is flagged as a mismatch. A peer that cannot run (no kernel for a
 dtype, an unsupported attribute) is recorded as n/a with the reason. Each peer is then warmed up
-(3 calls; the fastest of them sets how many back-to-back calls make one repeat last >= 50 ms),
-and the repeats are interleaved round-robin over the peers, with a rotating start, so that the
-noise of a shared machine hits all of them alike. The figure reported is the median over the
-repeats of the mean time per call, in ms.
+(3 calls) and timed in repeats: one repeat makes back-to-back calls until at least 50 ms have
+passed (so the number of calls adapts to the peer and to the moment) and yields the mean time per
+call. Repeats are interleaved round-robin over the peers, with a rotating start, so that the noise
+of a shared machine hits all of them alike. The figure reported is the median over the repeats
+(15, or 3 with --quick), in ms.
 
 Finally the "targets" section checks the float32/float16 goals (ratios to the floor, to ORT's
 best standard path and to torch) and prints PASS/MISS with the figures. Everything goes to a JSON
@@ -137,7 +138,7 @@ class PeerResult:
     reason: str | None = None
     ms: float | None = None
     samples_ms: list[float] = field(default_factory=list)
-    iters_per_repeat: int | None = None
+    calls_per_repeat: list[int] = field(default_factory=list)
     err_vs_ours: float | None = None
     err_vs_ref: float | None = None
     err_vs_input: float | None = None  # floors only: they must return the input exactly
@@ -504,24 +505,32 @@ def check_peers(peers: list[Peer], x: np.ndarray, ref: np.ndarray, tolerance: fl
     return results
 
 
-def time_per_call_ms(call: Callable[[], Any], iters: int) -> float:
-    """Mean ms per call over ``iters`` back-to-back calls (garbage collection paused)."""
+def timed_repeat(call: Callable[[], Any], min_seconds: float) -> tuple[float, int]:
+    """Back-to-back calls until ``min_seconds`` have passed: (mean ms per call, number of calls).
+
+    The count adapts to each repeat, so a slow warm-up cannot leave a repeat too short to average
+    out a scheduler hiccup. Garbage collection is paused meanwhile.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         start = time.perf_counter_ns()
-        for _ in range(iters):
+        deadline = start + int(min_seconds * 1e9)
+        calls = 0
+        while True:
             call()
-        return (time.perf_counter_ns() - start) / iters / 1e6
+            calls += 1
+            now = time.perf_counter_ns()
+            if now >= deadline:
+                return (now - start) / calls / 1e6, calls
     finally:
         if was_enabled:
             gc.enable()
 
 
-def calibrate(call: Callable[[], Any], settings: Settings) -> int:
-    """Warms up and returns the iterations one repeat needs to last >= settings.min_repeat_s."""
-    fastest = min(time_per_call_ms(call, 1) for _ in range(max(settings.warmup, 1)))
-    return max(1, math.ceil(settings.min_repeat_s * 1e3 / max(fastest, 1e-6)))
+def warm_up(call: Callable[[], Any], times: int) -> None:
+    for _ in range(times):
+        call()
 
 
 def rotations(items: Sequence[Any], repeats: int) -> Iterable[list[Any]]:
@@ -532,15 +541,17 @@ def rotations(items: Sequence[Any], repeats: int) -> Iterable[list[Any]]:
 
 
 def measure(peers: list[Peer], results: dict[str, PeerResult], settings: Settings) -> None:
+    """Warms every available peer up, then times them round-robin; ``ms`` is the median repeat."""
     timed = [p for p in peers if p.available]
-    iters = {p.key: calibrate(p.call, settings) for p in timed}  # type: ignore[arg-type]
+    for peer in timed:
+        warm_up(peer.call, settings.warmup)  # type: ignore[arg-type]
     for order in rotations(timed, settings.repeats):
         for peer in order:
-            results[peer.key].samples_ms.append(time_per_call_ms(peer.call, iters[peer.key]))  # type: ignore[arg-type]
+            ms, calls = timed_repeat(peer.call, settings.min_repeat_s)  # type: ignore[arg-type]
+            results[peer.key].samples_ms.append(ms)
+            results[peer.key].calls_per_repeat.append(calls)
     for peer in timed:
-        result = results[peer.key]
-        result.iters_per_repeat = iters[peer.key]
-        result.ms = statistics.median(result.samples_ms)
+        results[peer.key].ms = statistics.median(results[peer.key].samples_ms)
 
 
 # --------------------------------------------------------------------------------------------
