@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace normdeploy {
 
@@ -21,5 +22,13 @@ class SerialFor final : public ParallelFor {
     for (size_t i = 0; i < total; ++i) fn(context, i);
   }
 };
+
+// Work below this many elements runs on the calling thread: waking pool threads that do not
+// spin costs tens of microseconds, more than such a kernel takes on one core.
+inline constexpr int64_t kInlineWorkElements = int64_t{1} << 18;
+
+inline const ParallelFor& RunnerFor(int64_t elements, const ParallelFor& parallel, const SerialFor& serial) {
+  return elements <= kInlineWorkElements ? static_cast<const ParallelFor&>(serial) : parallel;
+}
 
 }  // namespace normdeploy

@@ -33,11 +33,13 @@ Status GroupNormCpu(const GroupNormParams& p, const ParallelFor& parallel) {
     return MakeError("GroupNorm: cannot allocate ", plan.workspace_doubles * sizeof(double),
                      " bytes of workspace");
   }
+  const SerialFor serial;
+  const ParallelFor& runner = RunnerFor(p.n * p.c * p.spatial, parallel, serial);
   bool handled = false;
   switch (SelectedCpuIsa()) {
-    case CpuIsa::kAvx512: handled = avx512::GroupNormCpuIsa(p, plan, workspace.data(), parallel); break;
-    case CpuIsa::kAvx2: handled = avx2::GroupNormCpuIsa(p, plan, workspace.data(), parallel); break;
-    case CpuIsa::kBaseline: handled = baseline::GroupNormCpuIsa(p, plan, workspace.data(), parallel); break;
+    case CpuIsa::kAvx512: handled = avx512::GroupNormCpuIsa(p, plan, workspace.data(), runner); break;
+    case CpuIsa::kAvx2: handled = avx2::GroupNormCpuIsa(p, plan, workspace.data(), runner); break;
+    case CpuIsa::kBaseline: handled = baseline::GroupNormCpuIsa(p, plan, workspace.data(), runner); break;
   }
   if (!handled) return MakeError("GroupNorm: unsupported input type ", DTypeName(p.x_type));
   return Status::Ok();
