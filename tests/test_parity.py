@@ -205,3 +205,16 @@ def test_isa_variants_agree(isa, tmp_path):
     out = subprocess.run([sys.executable, "-P", str(script), str(Path(__file__).parent)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,groups", [((2, 8, 16, 20), 2), ((1, 2, 520, 530), 1)])
+def test_group_norm_skewed_shift_sample(ops, rng, dtype, shape, groups):
+    """The kernel shifts by the mean of 64 evenly spaced samples; when those samples are outliers
+    the shift is far from the mean and the moments must be taken again (fused and split)."""
+    x = rng.standard_normal(shape)
+    n, c = shape[:2]
+    group = x.reshape(n, groups, -1)
+    m = group.shape[2]
+    group[:, :, :: m // 64] = 1e3  # exactly the sampled positions
+    check_group_norm(ops, group.reshape(shape), dtype, groups, rng=rng)
