@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import FLOAT_TYPES, PLUGIN_NAMESPACE, Attribute, OpSpec, TensorParam
+from .schema import FLOAT_TYPES, Attribute, OpSpec, TensorParam, tensorrt_attributes
 
 SPEC = OpSpec(
     name="GroupNorm",
@@ -35,10 +35,7 @@ SPEC = OpSpec(
                   default=1e-5, min=0.0, finite=True),
         Attribute("activation", "string", "Applied after the affine step.",
                   default="none", choices=("none", "silu")),
-        Attribute("plugin_version", "string", "TensorRT plugin version (read by TensorRT's ONNX parser).",
-                  default="1", runtime=False),
-        Attribute("plugin_namespace", "string", "TensorRT plugin namespace (read by TensorRT's ONNX parser).",
-                  default=PLUGIN_NAMESPACE, runtime=False),
+        *tensorrt_attributes(),
     ),
     checks=(
         "X has rank >= 2 (N, C, *spatial)",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .schema import FLOAT_TYPES, PLUGIN_NAMESPACE, Attribute, OpSpec, TensorParam
+from .schema import FLOAT_TYPES, Attribute, OpSpec, TensorParam, tensorrt_attributes
 
 SPEC = OpSpec(
     name="LocalResponseNorm",
@@ -37,10 +37,7 @@ SPEC = OpSpec(
         Attribute("bias", "float", "Additive constant k.", default=1.0, finite=True),
         Attribute("window", "string", "Window alignment for even sizes: 'onnx' or 'pytorch'.",
                   default="onnx", choices=("onnx", "pytorch")),
-        Attribute("plugin_version", "string", "TensorRT plugin version (read by TensorRT's ONNX parser).",
-                  default="1", runtime=False),
-        Attribute("plugin_namespace", "string", "TensorRT plugin namespace (read by TensorRT's ONNX parser).",
-                  default=PLUGIN_NAMESPACE, runtime=False),
+        *tensorrt_attributes(),
     ),
     checks=(
         "X has rank >= 2 (N, C, *spatial)",

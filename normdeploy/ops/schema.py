@@ -68,6 +68,17 @@ class Attribute:
         return " and ".join(parts)
 
 
+def tensorrt_attributes() -> tuple[Attribute, ...]:
+    """plugin_version / plugin_namespace: read by TensorRT's ONNX parser to find the plugin (the
+    plugin name is the op type); every op carries them, the kernels ignore them."""
+    return (
+        Attribute("plugin_version", "string", "TensorRT plugin version (read by TensorRT's ONNX parser).",
+                  default="1", runtime=False),
+        Attribute("plugin_namespace", "string", "TensorRT plugin namespace (read by TensorRT's ONNX parser).",
+                  default=PLUGIN_NAMESPACE, runtime=False),
+    )
+
+
 @dataclass(frozen=True)
 class TensorParam:
     name: str

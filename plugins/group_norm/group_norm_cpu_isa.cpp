@@ -1,19 +1,6 @@
-// Compiled once per ISA variant (CMake: normdeploy_isa_variants) with -DND_ISA=<name> and that
-// variant's -m flags. Everything defined here lives in normdeploy::ND_ISA.
-#include <immintrin.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <limits>
-#include <type_traits>
-
+// One ISA variant of the group_norm CPU kernel (see ../common/isa_unit.h and group_norm_cpu.inc).
+#include "../common/isa_unit.h"
 #include "group_norm_cpu.h"
-
-#ifndef ND_ISA
-#error "ND_ISA must name the ISA variant (baseline, avx2, avx512)"
-#endif
 
 namespace normdeploy {
 namespace ND_ISA {

@@ -1,12 +1,10 @@
 // Thin ONNX Runtime adapter for GroupNorm: unpack tensors and attributes, validate, launch.
-// One OrtCustomOp per input type (float32, float16, bfloat16) under the same name; scale and bias
-// are declared untyped so a wrong dtype reaches our check and its message.
-#include <exception>
-#include <string>
+// (ort_op.h turns it into one OrtCustomOp per input type; scale and bias are untyped so a wrong
+// dtype reaches our check and its message.)
 
 #include "../common/op_fields.generated.h"
 #include "../onnxruntime/ort_ops.h"
-#include "../onnxruntime/ort_util.h"
+#include "../onnxruntime/ort_op.h"
 #include "group_norm.h"
 
 namespace normdeploy {
@@ -14,22 +12,14 @@ namespace {
 
 constexpr const char* kOp = kGroupNormOpName;
 
-struct GroupNormKernel {
-  const OrtApi* api;
-  GroupNormAttrs attrs;
-  std::string node;
+struct GroupNormOrt {
+  static constexpr const char* kName = kOp;
+  static constexpr size_t kInputCount = 3;  // X, scale, bias
+  using Attrs = GroupNormAttrs;
+  static Status Parse(const FieldSource& source, Attrs& attrs) { return ParseGroupNormAttrs(source, attrs); }
 
-  OrtStatusPtr ComputeV2(OrtKernelContext* context) const noexcept {
-    try {
-      return ort::ToOrtStatus(*api, Compute(context), node);
-    } catch (const std::exception& e) {
-      return api->CreateStatus(ORT_FAIL, (std::string(kOp) + ": " + e.what()).c_str());
-    } catch (...) {
-      return api->CreateStatus(ORT_FAIL, "GroupNorm: unknown error");
-    }
-  }
-
-  Status Compute(OrtKernelContext* context) const {
+  static Status Compute(const OrtApi& api_ref, const Attrs& attrs, OrtKernelContext* context) {
+    const OrtApi* api = &api_ref;
     ort::TensorView x, scale, bias;
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 0, kOp, "X", x));
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 1, kOp, "scale", scale));
@@ -75,48 +65,8 @@ struct GroupNormKernel {
   }
 };
 
-struct GroupNormOp : Ort::CustomOpBase<GroupNormOp, GroupNormKernel, /*WithStatus=*/true> {
-  explicit GroupNormOp(ONNXTensorElementDataType type) : type_(type) {}
-
-  OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const noexcept {
-    try {
-      auto* k = new GroupNormKernel{&api, {}, ort::NodeName(api, info)};
-      const Status status = ParseGroupNormAttrs(ort::KernelInfoFields(api, info), k->attrs);
-      if (!status.ok()) {
-        const std::string node = k->node;
-        delete k;
-        return ort::ToOrtStatus(api, status, node);
-      }
-      *kernel = k;
-      return nullptr;
-    } catch (const std::exception& e) {
-      return api.CreateStatus(ORT_FAIL, (std::string(kOp) + ": " + e.what()).c_str());
-    }
-  }
-
-  const char* GetName() const { return kOp; }
-  size_t GetInputTypeCount() const { return 3; }
-  ONNXTensorElementDataType GetInputType(size_t index) const {
-    return index == 0 ? type_ : ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-  }
-  OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t index) const {
-    return index == 0 ? INPUT_OUTPUT_REQUIRED : INPUT_OUTPUT_OPTIONAL;
-  }
-  size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(size_t) const { return type_; }
-
- private:
-  ONNXTensorElementDataType type_;
-};
-
 }  // namespace
 
-void AppendGroupNormOrtOps(std::vector<const OrtCustomOp*>& ops) {
-  // Alive for the process: ONNX Runtime keeps pointers to them in every session.
-  static const GroupNormOp kOps[] = {GroupNormOp(ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT),
-                                     GroupNormOp(ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16),
-                                     GroupNormOp(ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16)};
-  for (const auto& op : kOps) ops.push_back(&op);
-}
+void AppendGroupNormOrtOps(std::vector<const OrtCustomOp*>& ops) { ort::AppendTypedOps<GroupNormOrt>(ops); }
 
 }  // namespace normdeploy
