@@ -33,6 +33,21 @@ def np_dtype(name: str) -> np.dtype:
     return np.dtype(name)
 
 
+def make_custom_node(op_type: str, inputs: Sequence[str], outputs: Sequence[str], *, name: str | None = None,
+                     **attrs: object):
+    """A normdeploy node with its attributes checked against the schema and the TensorRT plugin
+    attributes (plugin_version, plugin_namespace) filled in, so TensorRT's parser finds the plugin."""
+    from onnx import helper
+
+    from .ops import validate_attributes
+
+    spec = get(op_type)
+    values = validate_attributes(spec, attrs)
+    # write what was given plus the attributes tooling needs; leave other defaults implicit
+    written = {k: v for k, v in values.items() if k in attrs or not spec.attribute(k).runtime}
+    return helper.make_node(spec.name, list(inputs), list(outputs), domain=DOMAIN, name=name, **written)
+
+
 def single_op_model(
     op_type: str,
     x_shape: Sequence[int | str | None],
