@@ -31,7 +31,7 @@ from onnx import helper
 
 from .graph_rewrite import Graph, attribute, value_shapes, value_types
 from .graphs import IR_VERSION, make_custom_node
-from .ops import DOMAIN, VERSION, SchemaError, lrn, register_schemas
+from .ops import DOMAIN, REGISTRY, VERSION, SchemaError, get, lrn, register_schemas
 
 Direction = Literal["custom", "standard"]
 SUPPORTED_OPSETS = range(13, 27)
@@ -109,7 +109,16 @@ class _ToCustom:
     def __init__(self, model: onnx.ModelProto, report: ConvertReport) -> None:
         self.g = Graph(model)
         self.report = report
-        self.shapes = value_shapes(model)
+        self._shapes: dict[str, list[int | str | None]] | None = None
+        self._shapes_at = -1
+
+    @property
+    def shapes(self) -> dict[str, list[int | str | None]]:
+        """Inferred shapes of the graph as it is now (recomputed after rewrites, on demand)."""
+        if self._shapes is None or self._shapes_at != self.g.version:
+            self._shapes = value_shapes(self.g.commit())
+            self._shapes_at = self.g.version
+        return self._shapes
 
     def rank(self, name: str) -> int | None:
         shape = self.shapes.get(name)
@@ -132,10 +141,12 @@ class _ToCustom:
 
     def run(self) -> onnx.ModelProto:
         passes: list[tuple[str, Callable[[onnx.NodeProto], bool]]] = [
-            ("GroupNormalization", self.group_normalization),
-            ("InstanceNormalization", self.instance_norm_decomposition),
+            # LRN first: the TorchScript exporter's LRN decomposition (with an If) hides shapes
+            # from shape inference, which the GroupNorm patterns after it need
             ("LRN", self.standard_lrn),
             ("AveragePool", self.lrn_decomposition),
+            ("GroupNormalization", self.group_normalization),
+            ("InstanceNormalization", self.instance_norm_decomposition),
         ]
         for op_type, fn in passes:
             for node in [n for n in self.g.nodes if _is(n, op_type)]:
@@ -143,6 +154,7 @@ class _ToCustom:
                     self.attempt(op_type, node, fn)
         for node in [n for n in self.g.nodes if n.op_type == "GroupNorm" and n.domain == DOMAIN]:
             self.attempt("GroupNorm+SiLU", node, self.fuse_silu)
+        self.add_plugin_fields()
         self.g.remove_dead()
         return self.g.commit()
 
@@ -206,22 +218,26 @@ class _ToCustom:
         out = reshape_out.output[0]
         rank = self.rank(x)
         inputs = [x, "", ""]
-        mul = g.only_consumer(out)
-        if _is(mul, "Mul"):
-            other = mul.input[1] if mul.input[0] == out else mul.input[0]
-            values, _ = _per_channel(g, other, rank)
-            if values is not None and values.size % groups == 0:
-                inputs[1] = g.add_initializer("gn_scale", values)
-                matched.append(mul)
-                out = mul.output[0]
-        add = g.only_consumer(out)
-        if _is(add, "Add"):
-            other = add.input[1] if add.input[0] == out else add.input[0]
-            values, _ = _per_channel(g, other, rank)
-            if values is not None and values.size % groups == 0:
-                inputs[2] = g.add_initializer("gn_bias", values)
-                matched.append(add)
-                out = add.output[0]
+        for slot, op_type, identity in ((1, "Mul", 1.0), (2, "Add", 0.0)):
+            user = g.only_consumer(out)
+            if not _is(user, op_type):
+                continue
+            other = user.input[1] if user.input[0] == out else user.input[0]
+            value = g.constant(other)
+            if value is not None and value.size == 1 and value.ndim <= (rank or 0):
+                # a broadcast scalar: the TorchScript exporter's ones/zeros for affine=False
+                if float(value.reshape(())) != identity:
+                    channels = self.channels(x)
+                    if channels is None:
+                        continue
+                    inputs[slot] = g.add_initializer(f"gn_{op_type.lower()}", np.full(channels, value.reshape(())))
+            else:
+                values, _ = _per_channel(g, other, rank)
+                if values is None or values.size % groups != 0:
+                    continue
+                inputs[slot] = g.add_initializer("gn_scale" if slot == 1 else "gn_bias", values)
+            matched.append(user)
+            out = user.output[0]
         sizes = {g.constant(i).size for i in inputs[1:] if i}
         if len(sizes) > 1:
             self.skip(pattern, node, f"scale and bias have different lengths {sorted(sizes)}")
@@ -342,6 +358,19 @@ class _ToCustom:
         self.report.counts["LRN decomposition"] += 1
         return True
 
+    def add_plugin_fields(self) -> None:
+        """Our nodes written by other tools may lack the attributes TensorRT's parser needs."""
+        for node in self.g.nodes:
+            if node.domain != DOMAIN:
+                continue
+            present = {a.name for a in node.attribute}
+            missing = [a for a in get(node.op_type).attributes if not a.runtime and a.name not in present] \
+                if node.op_type in {s.name for s in REGISTRY} else []
+            for a in missing:
+                node.attribute.append(helper.make_attribute(a.name, a.default))
+            if missing:
+                self.report.counts["TensorRT plugin fields added"] += 1
+
     def _next_in_chain(self, name: str) -> onnx.NodeProto | None:
         """The one consumer of `name` that is not a Shape node (shape-only reads, such as the
         TorchScript exporter's squeeze-if-size-1 test, die with the chain)."""
@@ -397,6 +426,14 @@ class _ToStandard:
     def const(self, base: str, value: np.ndarray | list, dtype=np.int64) -> str:
         return self.g.add_initializer(base, np.asarray(value, dtype=dtype))
 
+    def channel_dim(self, x: str, out: str) -> list[onnx.NodeProto]:
+        """Nodes computing Shape(x)[1:2] into `out` (Shape's start/end need opset 15)."""
+        if self.g.opset() >= 15:
+            return [helper.make_node("Shape", [x], [out], start=1, end=2)]
+        full = self.g.unique_name(out + "_full")
+        return [helper.make_node("Shape", [x], [full]),
+                helper.make_node("Slice", [full, self.const("start", [1]), self.const("end", [2]), self.const("axis", [0])], [out])]
+
     def group_norm(self, node: onnx.NodeProto) -> None:
         g = self.g
         x, scale, bias = (list(node.input) + ["", "", ""])[:3]
@@ -422,7 +459,7 @@ class _ToStandard:
                 helper.make_node("Reshape", [x, self.const("gn_to_groups", [0, groups, -1])], [grouped]),
                 helper.make_node("InstanceNormalization", [grouped, ones, zeros], [normed], epsilon=eps, name=_name(node)),
                 helper.make_node("Shape", [x], [shape_x]),
-                helper.make_node("Shape", [x], [shape_c], start=1, end=2),
+                *self.channel_dim(x, shape_c),
             ]
             nc_shape = t("gn_nc_shape")
             nodes.append(helper.make_node("Concat", [self.const("gn_zero", [0]), shape_c, self.const("gn_minus1", [-1])],
@@ -478,7 +515,7 @@ class _ToStandard:
         nodes = [
             helper.make_node("Mul", [x, x], [sq]),
             helper.make_node("Shape", [x], [shape_x]),
-            helper.make_node("Shape", [x], [shape_c], start=1, end=2),
+            *self.channel_dim(x, shape_c),
             helper.make_node("Concat", [self.const("lrn_zero", [0]), self.const("lrn_one", [1]), shape_c,
                                         self.const("lrn_minus1", [-1])], [n_shape], axis=0),
             helper.make_node("Reshape", [sq, n_shape], [four_d]),          # (N, 1, C, rest)

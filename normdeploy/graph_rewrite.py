@@ -63,6 +63,7 @@ class Graph:
                     self.consumers.setdefault(name, []).append(node)
         self.outputs = {o.name for o in self.graph.output}
         self._fold_cache.clear()
+        self.version = getattr(self, "version", 0) + 1  # bumped by every change
 
     def opset(self, domain: str = "") -> int:
         for o in self.model.opset_import:
@@ -212,10 +213,23 @@ def attribute(node: onnx.NodeProto, name: str, default=None):
 
 
 def _inferred(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference with every normdeploy node standing in as Identity (our ops keep X's shape
+    and type, but have no ONNX shape function), so shapes flow through them."""
+    from .ops import DOMAIN
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for node in copy.graph.node:
+        if node.domain == DOMAIN and node.input:
+            x, out = node.input[0], node.output[0]
+            node.Clear()
+            node.op_type = "Identity"
+            node.input.append(x)
+            node.output.append(out)
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except Exception:  # noqa: BLE001 - best effort: custom ops have no shape functions
-        return model
+        return onnx.shape_inference.infer_shapes(copy, strict_mode=False)
+    except Exception:  # noqa: BLE001 - best effort
+        return copy
 
 
 def _value_infos(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:

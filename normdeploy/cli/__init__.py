@@ -1,0 +1,1 @@
+"""The `normdeploy` command line: one module per command (export, convert, inspect)."""

@@ -1,0 +1,111 @@
+"""Pieces the commands share: errors that become exit code 2, shape and axis parsing, loading a
+model factory and a checkpoint."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A user error: printed as `normdeploy <cmd>: error: <message>`, exit code 2."""
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1x3x224x224' -> (1, 3, 224, 224)."""
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CliError(f"--input-shape {text!r}: expected positive integers joined by 'x', e.g. 1x3x224x224") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise CliError(f"--input-shape {text!r}: every dim must be a positive integer")
+    if len(dims) < 2:
+        raise CliError(f"--input-shape {text!r}: need at least (N, C)")
+    return dims
+
+
+_AXIS_NAMES = {
+    3: {"batch": 0, "channels": 1, "length": 2},
+    4: {"batch": 0, "channels": 1, "height": 2, "width": 3},
+    5: {"batch": 0, "channels": 1, "depth": 2, "height": 3, "width": 4},
+}
+
+
+def parse_dynamic(text: str | None, rank: int) -> dict[int, str]:
+    """'batch,height,width' (or axis numbers '0,2,3') -> {0: 'batch', 2: 'height', 3: 'width'}."""
+    if not text:
+        return {}
+    names = _AXIS_NAMES.get(rank, {"batch": 0, "channels": 1})
+    axes: dict[int, str] = {}
+    for token in (t.strip() for t in text.split(",") if t.strip()):
+        if token.isdigit():
+            axis = int(token)
+            if axis >= rank:
+                raise CliError(f"--dynamic: axis {axis} is out of range for a rank-{rank} input")
+            axes[axis] = f"dim{axis}"
+        elif token in names:
+            axes[names[token]] = token
+        else:
+            raise CliError(f"--dynamic: unknown axis {token!r} for a rank-{rank} input; use {sorted(names)} or axis numbers")
+    return axes
+
+
+def load_factory(spec: str) -> Callable[..., Any]:
+    """'package.module:factory' -> the callable. The current folder is importable (like python -m)."""
+    if ":" not in spec:
+        raise CliError(f"--model {spec!r}: expected module:factory, e.g. export.resnet_gn:build")
+    module_name, _, attr = spec.partition(":")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"--model {spec!r}: cannot import module {module_name!r}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if factory is None or not callable(factory):
+        available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise CliError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}; it has {available}")
+    return factory
+
+
+def load_checkpoint(model: Any, path: str) -> None:
+    """Loads a state_dict (or a checkpoint dict holding one under 'state_dict' / 'model') with
+    torch.load(weights_only=True): a pickle that would run code is refused, not executed."""
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"--weights {path}: no such file")
+    try:
+        data = torch.load(str(p), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"--weights {path}: refused or unreadable: torch.load(weights_only=True) loads plain "
+                       f"tensors only, and this file is not such a checkpoint ({first})") from exc
+    state = data
+    if isinstance(data, dict):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if key in data and isinstance(data[key], dict):
+                state = data[key]
+                break
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CliError(f"--weights {path}: expected a state_dict (names -> tensors) or a checkpoint dict with "
+                       f"'state_dict'/'model', got {type(state).__name__}")
+    expected = set(model.state_dict())
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    if missing or unexpected:
+        raise CliError(f"--weights {path}: keys do not match the model: missing {missing}, unexpected {unexpected}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # shape mismatches
+        raise CliError(f"--weights {path}: {exc}") from exc
