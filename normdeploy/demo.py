@@ -1,7 +1,13 @@
-"""`make demo`: build a model with both normdeploy ops, run it in ONNX Runtime with the library,
-and print its error against the float64 references, per dtype.
+"""`make demo`: the main job on the built-in models.
 
-    python -m normdeploy.demo [--out DIR]
+1. the ops alone: a model with both normdeploy nodes, run in ONNX Runtime with the library in
+   float32/float16/bfloat16, against the float64 references;
+2. the recipes in export/ (ResNet with GroupNorm, AlexNet with LRN of sizes 5 and 4, a Stable
+   Diffusion UNet block with GroupNorm+SiLU, a detection head with dynamic input size): export
+   each to ONNX with normdeploy nodes, convert it back to standard ONNX, run both in ONNX Runtime
+   and print their parity against PyTorch.
+
+    python -m normdeploy.demo [--out DIR] [--recipes REPO_ROOT] [--skip-recipes]
 """
 
 from __future__ import annotations
@@ -54,15 +60,26 @@ def build_model(dtype: str, channels: int = 24, groups: int = 6, lrn_size: int =
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="where the demo models are written")
+    parser.add_argument("--recipes", type=Path, default=Path.cwd(), help="folder holding export/ (default: .)")
+    parser.add_argument("--skip-recipes", action="store_true", help="only the op-level part")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    status = ops_demo(args.out)
+    if not args.skip_recipes:
+        status = max(status, recipes_demo(args.out, args.recipes))
+    return status
+
+
+def ops_demo(out: Path) -> int:
+    """Part 1: both ops in every dtype against the float64 references."""
+    out.mkdir(parents=True, exist_ok=True)
     print(f"normdeploy demo: library {runtime.library_path()}")
+    print("\n[1/2] the ops in ONNX Runtime vs the float64 references")
     rng = np.random.default_rng(0)
     x64 = rng.standard_normal((3, 24, 17, 19)) * 2.0 + 0.5
     rows = []
     for dtype in ("float32", "float16", "bfloat16"):
         model, scale, bias = build_model(dtype)
-        path = args.out / f"demo_{dtype}.onnx"
+        path = out / f"demo_{dtype}.onnx"
         path.write_bytes(model.SerializeToString())
         session = runtime.make_session(str(path), allow_spinning=False)
         x = x64.astype(np_dtype(dtype))
@@ -82,6 +99,65 @@ def main(argv: list[str] | None = None) -> int:
         print("\nFAIL: error above 8 ulp of the output scale for " + ", ".join(r[0] for r in bad))
         return 1
     print("\nall dtypes within 8 ulp of the float64 reference (relative to the output scale)")
+    return 0
+
+
+#: (recipe module in export/, factory) run by the demo
+RECIPES = (("resnet_gn", "build"), ("alexnet_lrn", "build"), ("alexnet_lrn", "build_even"),
+           ("unet_block", "build"), ("detection_head", "build"))
+
+
+def recipes_demo(out: Path, root: Path) -> int:
+    """Part 2: export, convert back, run, compare with PyTorch."""
+    import importlib
+    import sys
+
+    import onnxruntime as ort
+    import torch
+
+    from .convert import convert_model, save_model
+    from .exporter import export
+
+    if not (root / "export" / "__init__.py").is_file():
+        print(f"\n[2/2] skipped: no export/ recipes under {root} (run from the repository root or pass --recipes)")
+        return 0
+    if str(root) not in sys.path:
+        sys.path.append(str(root))  # after site-packages: the installed normdeploy stays the one in use
+    print("\n[2/2] the export/ recipes: PyTorch -> ONNX with normdeploy nodes -> back to standard ONNX")
+    header = f"{'recipe':<26} {'normdeploy nodes':<44} {'custom err':>11} {'standard err':>13} {'custom ms':>10} {'std ms':>8}"
+    print(header)
+    worst = 0.0
+    for module_name, factory in RECIPES:
+        module = importlib.import_module(f"export.{module_name}")
+        model = getattr(module, factory)().eval()
+        x = module.example_input()
+        label = f"{module_name}:{factory}"
+        started = time.perf_counter()
+        result = export(model, (x,), out / f"{module_name}_{factory}.onnx",
+                        dynamic_axes={"input": dict(module.DYNAMIC)} if module.DYNAMIC else None)
+        standard, _ = convert_model(result.model, "standard")
+        std_path = save_model(standard, out / f"{module_name}_{factory}.standard.onnx")
+        with torch.no_grad():
+            want = model(x).numpy()
+        scale = max(1.0, float(np.abs(want).max()))
+        custom_sess = runtime.make_session(str(result.path), allow_spinning=False)
+        std_sess = ort.InferenceSession(str(std_path), providers=["CPUExecutionProvider"])
+        errs, times = [], []
+        for sess in (custom_sess, std_sess):
+            sess.run(None, {"input": x.numpy()})
+            t0 = time.perf_counter()
+            (got,) = sess.run(None, {"input": x.numpy()})
+            times.append((time.perf_counter() - t0) * 1e3)
+            errs.append(float(np.abs(got - want).max()) / scale)
+        worst = max(worst, *errs)
+        nodes = ", ".join(f"{k} x{v}" for k, v in sorted(result.nodes.items()))
+        print(f"{label:<26} {nodes:<44} {errs[0]:>11.2e} {errs[1]:>13.2e} {times[0]:>10.2f} {times[1]:>8.2f}"
+              f"   ({time.perf_counter() - started:.1f} s)")
+    print(f"\nerrors are max |ONNX Runtime - PyTorch| / max(1, max |PyTorch|); models in {out}/")
+    if worst > 1e-4:
+        print(f"FAIL: worst relative error {worst:.2e} > 1e-4")
+        return 1
+    print("all recipes within 1e-4 of PyTorch, with normdeploy nodes and as standard ONNX")
     return 0
 
 
