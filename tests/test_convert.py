@@ -183,3 +183,16 @@ def test_convert_files_and_errors(tmp_path):
         convert(tmp_path / "old.onnx", tmp_path / "x.onnx")
     with pytest.raises(ConvertError, match="to='sideways'"):
         convert(src, tmp_path / "x.onnx", to="sideways")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_unfolded_weights_from_torchscript(dynamic):
+    """do_constant_folding=False leaves Unsqueeze(weight) chains in front of Mul/Add."""
+    net = GnLrnNet(4).eval()
+    x = torch.randn(2, 3, 7, 9)
+    original = torch_export(net, x, dynamo=False, opset=17, dynamic=dynamic, fold=False)
+    assert any(n.op_type == "Unsqueeze" for n in original.graph.node)
+    custom, report = convert_model(original)
+    assert report.counts == {"InstanceNormalization decomposition": 3, "GroupNorm+SiLU": 3, "LRN decomposition": 1}
+    got = normdeploy.make_session(custom).run(None, {"x": x.numpy()})[0]
+    np.testing.assert_allclose(got, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)

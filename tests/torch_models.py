@@ -32,7 +32,8 @@ class GnLrnNet(torch.nn.Module):
         return F.silu(F.group_norm(h, 8, self.weight, None, 1e-3))
 
 
-def torch_export(model: torch.nn.Module, x: torch.Tensor, *, dynamo: bool, opset: int, dynamic: bool) -> onnx.ModelProto:
+def torch_export(model: torch.nn.Module, x: torch.Tensor, *, dynamo: bool, opset: int, dynamic: bool,
+                 fold: bool = True) -> onnx.ModelProto:
     """The model through torch.onnx alone (standard ops), as a user's existing file would be."""
     axes = {"x": {0: "batch", 2: "height"}} if dynamic else None
     logging.disable(logging.WARNING)
@@ -43,7 +44,8 @@ def torch_export(model: torch.nn.Module, x: torch.Tensor, *, dynamo: bool, opset
                 return torch.onnx.export(model, (x,), dynamo=True, opset_version=opset, input_names=["x"],
                                          dynamic_axes=axes, verbose=False).model_proto
             f = io.BytesIO()
-            torch.onnx.export(model, (x,), f, dynamo=False, opset_version=opset, input_names=["x"], dynamic_axes=axes)
+            torch.onnx.export(model, (x,), f, dynamo=False, opset_version=opset, input_names=["x"], dynamic_axes=axes,
+                              do_constant_folding=fold)
             return onnx.load_from_string(f.getvalue())
     finally:
         logging.disable(logging.NOTSET)
