@@ -443,7 +443,8 @@ class _ToStandard:
         out = node.output[0]
         norm_out = g.unique_name(out + "_gn") if silu else out
         nodes: list[onnx.NodeProto] = []
-        if g.opset() >= 21 and scale and bias:
+        same_type = scale and bias and self._dtype_of(scale) == self._dtype_of(x) == self._dtype_of(bias)
+        if g.opset() >= 21 and same_type:  # GroupNormalization-21 wants scale/bias in X's type
             nodes.append(helper.make_node("GroupNormalization", [x, scale, bias], [norm_out], name=_name(node),
                                           num_groups=groups, epsilon=eps))
             self.report.counts["GroupNorm -> GroupNormalization-21"] += 1
