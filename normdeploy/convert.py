@@ -19,7 +19,6 @@ reason (ConvertReport). Nothing is rewritten unless its meaning is kept exactly.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,25 +583,74 @@ def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
     return model
 
 
-def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Writes atomically: a temporary file in the same folder, then a rename (no partial files)."""
+#: Models above this size are written with their tensors in a side file (protobuf's 2 GiB limit).
+EXTERNAL_DATA_THRESHOLD = 1 << 30
+
+
+def save_model(model: onnx.ModelProto, path: str | os.PathLike[str], *,
+               external_threshold: int = EXTERNAL_DATA_THRESHOLD) -> Path:
+    """Writes atomically (temporary files in the same folder, then renames), readable as the
+    umask allows. Models larger than `external_threshold` bytes keep their weights in
+    `<name>.data` beside the file (ONNX external data)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = 0o666 & ~umask
+    tmp = p.parent / f".{p.name}.{os.getpid()}.tmp"
+    data_name = f"{p.name}.data"
+    tmp_data = p.parent / f".{data_name}.{os.getpid()}.tmp"
+    external = model.ByteSize() > external_threshold if external_threshold >= 0 else True
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
+        if external:
+            copy = onnx.ModelProto()
+            copy.CopyFrom(model)
+            onnx.save_model(copy, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=tmp_data.name, size_threshold=0)
+            _point_external_data(tmp, data_name)
+            if tmp_data.exists():  # absent when the model has no tensor data at all
+                os.chmod(tmp_data, mode)
+                os.replace(tmp_data, p.parent / data_name)
+        else:
+            tmp.write_bytes(model.SerializeToString())
+        os.chmod(tmp, mode)
         os.replace(tmp, p)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        tmp_data.unlink(missing_ok=True)
         raise
     return p
+
+
+def _point_external_data(model_file: Path, data_name: str) -> None:
+    """After writing the weights to a temporary side file, make the model name the final one."""
+    model = onnx.load(str(model_file), load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = data_name
+    model_file.write_bytes(model.SerializeToString())
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], to: Direction = "custom") -> ConvertReport:
     """Converts the ONNX file `src` and writes `dst`; returns what was rewritten and what was not."""
     model = load_model(src)
     converted, report = convert_model(model, to)
-    onnx.checker.check_model(converted)
-    save_model(converted, dst)
+    checked_save(converted, dst)
     return report
+
+
+def checked_save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
+    """onnx.checker, then save_model; a model too large to check in memory is checked from the
+    written files, which are removed again if it fails."""
+    if model.ByteSize() <= EXTERNAL_DATA_THRESHOLD:
+        onnx.checker.check_model(model)
+        return save_model(model, path)
+    saved = save_model(model, path)
+    try:
+        onnx.checker.check_model(str(saved))
+    except Exception:
+        saved.unlink(missing_ok=True)
+        (saved.parent / f"{saved.name}.data").unlink(missing_ok=True)
+        raise
+    return saved

@@ -24,10 +24,10 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import onnx
 
-from .convert import ConvertReport, convert_model, save_model
+from .convert import ConvertReport, checked_save, convert_model
 from .graph_rewrite import attribute
 from .graphs import IR_VERSION
-from .ops import DOMAIN, register_schemas
+from .ops import DOMAIN, VERSION, register_schemas
 
 EXPORT_OPSETS = range(17, 22)
 
@@ -124,6 +124,7 @@ def export(
         unknown = sorted(set(dynamic_axes) - set(input_names))
         if unknown:
             raise ExportError(f"export: dynamic_axes names {unknown} are not inputs ({input_names})")
+    was_training = model.training
     model.eval()
     build_opset = max(opset, 18)  # torch.onnx builds 17 at 18 and converts down
     try:
@@ -136,33 +137,72 @@ def export(
             )
     except Exception as exc:  # noqa: BLE001 - torch raises many types; report them as one
         raise ExportError(f"export: torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        model.train(was_training)
     proto = program.model_proto
+    outputs = len(proto.graph.output)
+    _rename_outputs(proto, list(output_names) if output_names else
+                    (["output"] if outputs == 1 else [f"output_{i}" for i in range(outputs)]))
     proto, report = convert_model(proto, "custom")
     if opset < build_opset:
         proto = _down_convert(proto, opset)
     proto.ir_version = IR_VERSION
     proto.producer_name = "normdeploy"
-    onnx.checker.check_model(proto)
-    saved = save_model(proto, path)
+    saved = checked_save(proto, path)
     return ExportResult(path=saved, model=proto, report=report)
 
 
 def _down_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
-    """Stamps an older default-domain opset when every standard op in the graph has the same
-    definition there (the version converter cannot handle custom domains)."""
+    """Lowers the default-domain opset with onnx's version converter (which cannot see custom
+    domains: our nodes stand in as Identity while it runs, then come back unchanged)."""
+    from onnx import version_converter
+
+    stand_ins: dict[str, onnx.NodeProto] = {}
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    for node in work.graph.node:
+        if node.domain == DOMAIN:
+            original = onnx.NodeProto()
+            original.CopyFrom(node)
+            stand_ins[node.output[0]] = original
+            x, y = node.input[0], node.output[0]
+            node.Clear()
+            node.op_type, node.name = "Identity", original.name
+            node.input.append(x)
+            node.output.append(y)
+    del work.opset_import[:]
     current = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    changed = []
+    work.opset_import.append(onnx.helper.make_opsetid("", current))
+    try:
+        lowered = version_converter.convert_version(work, opset)
+    except Exception as exc:  # noqa: BLE001 - the converter raises RuntimeError/ValueError
+        raise ExportError(f"export: cannot lower opset {current} to {opset}: {exc}; export at opset {current} "
+                          "instead") from exc
+    for node in lowered.graph.node:
+        if node.op_type == "Identity" and node.output[0] in stand_ins:
+            node.CopyFrom(stand_ins[node.output[0]])
+        elif node.op_type.startswith("Reduce") and node.op_type != "ReduceSum" and opset < 18:
+            # the converter keeps noop_with_empty_axes (new in 18) on the lowered Reduce* ops
+            kept = [a for a in node.attribute if not (a.name == "noop_with_empty_axes" and a.i == 0)]
+            if len(kept) != len(node.attribute):
+                del node.attribute[:]
+                node.attribute.extend(kept)
+    if stand_ins:
+        lowered.opset_import.append(onnx.helper.make_opsetid(DOMAIN, VERSION))
+    return lowered
+
+
+def _rename_outputs(model: onnx.ModelProto, names: Sequence[str]) -> None:
+    """Gives the graph outputs the names the user asked for (or output, output_0, ...)."""
+    mapping = {o.name: new for o, new in zip(model.graph.output, names) if o.name != new}
+    if not mapping:
+        return
+    taken = {n for node in model.graph.node for n in list(node.input) + list(node.output)}
+    clash = sorted(set(mapping.values()) & (taken - set(mapping)))
+    if clash:
+        return  # an internal tensor already has that name: keep the exporter's names
     for node in model.graph.node:
-        if node.domain not in ("", "ai.onnx"):
-            continue
-        schema_now = onnx.defs.get_schema(node.op_type, current, "")
-        schema_then = onnx.defs.get_schema(node.op_type, opset, "")
-        if schema_now.since_version != schema_then.since_version:
-            changed.append(f"{node.op_type} (-{schema_then.since_version} vs -{schema_now.since_version})")
-    if changed:
-        raise ExportError(f"export: cannot lower opset {current} to {opset}: these ops differ between them: "
-                          f"{sorted(set(changed))}; export at opset {current} instead")
-    for o in model.opset_import:
-        if o.domain in ("", "ai.onnx"):
-            o.version = opset
-    return model
+        node.input[:] = [mapping.get(i, i) for i in node.input]
+        node.output[:] = [mapping.get(o, o) for o in node.output]
+    for vi in list(model.graph.output) + list(model.graph.value_info):
+        vi.name = mapping.get(vi.name, vi.name)

@@ -87,3 +87,64 @@ def test_export_errors(tmp_path):
         normdeploy.export(net, (torch.randn(1, 5, 4, 4),), tmp_path / "a.onnx")  # conv expects 3 channels
     assert not (tmp_path / "a.onnx").exists()
     assert not any(DOMAIN in p.name for p in tmp_path.iterdir())
+
+
+def test_opset_17_lowers_ops_that_changed(tmp_path):
+    """ReduceMean (axes input since 18) and Resize (new attributes in 18) must be lowered too."""
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gn = torch.nn.GroupNorm(2, 4)
+
+        def forward(self, x):
+            h = F.interpolate(self.gn(x), scale_factor=2.0, mode="nearest")
+            return h - h.mean(dim=(2, 3), keepdim=True)
+
+    x = torch.randn(2, 4, 5, 6)
+    result = normdeploy.export(Net(), (x,), tmp_path / "m17.onnx", opset=17,
+                               dynamic_axes={"input": {0: "batch", 2: "h", 3: "w"}})
+    assert next(o.version for o in result.model.opset_import if o.domain == "") == 17
+    assert result.nodes == {"GroupNorm": 1}
+    sess = normdeploy.make_session(result.path)
+    for xi in (x, torch.randn(1, 4, 3, 7)):
+        np.testing.assert_allclose(sess.run(None, {"input": xi.numpy()})[0], Net()(xi).detach().numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_output_names_mode_and_training_flag(tmp_path):
+    import os
+    import stat
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gn = torch.nn.GroupNorm(2, 4)
+
+        def forward(self, x):
+            h = self.gn(x)
+            return torch.sigmoid(h), torch.relu(h)
+
+    net = Two().train()
+    result = normdeploy.export(net, (torch.randn(1, 4, 3, 3),), tmp_path / "two.onnx")
+    assert [o.name for o in result.model.graph.output] == ["output_0", "output_1"]
+    assert net.training, "export must leave the caller's model in the mode it was in"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(result.path).st_mode) == 0o666 & ~umask
+    named = normdeploy.export(net, (torch.randn(1, 4, 3, 3),), tmp_path / "named.onnx", output_names=["p", "q"])
+    assert [o.name for o in named.model.graph.output] == ["p", "q"]
+
+
+def test_large_models_keep_weights_in_a_side_file(tmp_path):
+    """Models over the threshold (1 GiB by default; lowered here) are written with external data."""
+    from normdeploy.convert import load_model, save_model
+
+    net = GnLrnNet(5).eval()
+    result = normdeploy.export(net, (torch.randn(1, 3, 5, 5),), tmp_path / "small.onnx")
+    path = save_model(result.model, tmp_path / "big" / "model.onnx", external_threshold=0)
+    assert (path.parent / "model.onnx.data").is_file()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
+    reloaded = load_model(path)
+    x = torch.randn(1, 3, 5, 5)
+    np.testing.assert_allclose(normdeploy.make_session(reloaded).run(None, {"input": x.numpy()})[0],
+                               net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
