@@ -1,0 +1,98 @@
+"""normdeploy validate model.onnx [--torch module:factory [--weights ck.pt]] [--input-shape NAME:DIMS ...]
+[--seed N] [--val-range LOW,HIGH] [--iterations N] [--load-inputs FILE ...] [--atol [OUT:]V] [--rtol [OUT:]V]
+[--reference std.onnx] [--report-dir DIR] [--no-localize] [--no-progress] [--no-tensorrt]"""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import EXIT_FAILED, EXIT_OK, CliError
+
+EPILOG = """\
+runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
+reference: convert --to standard of the model, or the model itself when it has no normdeploy
+nodes, or --reference), pytorch-cpu (with --torch), tensorrt (when tensorrt imports, a GPU is
+present and the plugin library is built; otherwise the report says why it was skipped).
+
+default tolerances (atol = rtol): float32 1e-4, float16 1e-2, bfloat16 5e-2, float64 1e-7,
+integers exact. An element fails when it is outside both atol and rtol.
+
+exit codes: 0 every comparison passed, 1 a mismatch (or a runner failed), 2 bad arguments or input.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate", help="compare a model's outputs across ONNX Runtime (+normdeploy), standard ONNX, PyTorch, TensorRT",
+        description="Run the model with normdeploy's library and its standard-op reference (plus PyTorch and\n"
+                    "TensorRT when available) through polygraphy's Comparator, compare every output, localise the\n"
+                    "first diverging node on a mismatch, and write report.json and report.html.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="the ONNX file (with normdeploy nodes, or standard ops to convert)")
+    p.add_argument("--reference", metavar="STD.onnx", help="a standard-op model to use as the reference instead of "
+                   "converting the model")
+    p.add_argument("--torch", metavar="MODULE:FACTORY", help="also run this PyTorch model on the CPU (the factory is "
+                   "called with no arguments; the current folder is importable)")
+    p.add_argument("--weights", metavar="CKPT", help="state_dict checkpoint for --torch (torch.load(weights_only=True))")
+    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME:]DIMS",
+                   help="shape of an input, e.g. input:1x3x224x224 (repeatable); dynamic dims default to 2 for the "
+                        "batch axis and 32, 48, ... for the others")
+    p.add_argument("--seed", default="1", metavar="N", help="seed of the random inputs (iteration i uses seed + i; default 1)")
+    p.add_argument("--val-range", action="append", default=[], metavar="[NAME:]LOW,HIGH",
+                   help="value range of the random inputs (default 0,1; repeatable per input)")
+    p.add_argument("--iterations", default="1", metavar="N", help="number of random inputs to compare (default 1)")
+    p.add_argument("--load-inputs", action="append", default=[], metavar="FILE",
+                   help="use these inputs instead of random ones: .npz (one iteration, one array per input name) "
+                        "or polygraphy JSON (a list of feed dicts); repeatable")
+    p.add_argument("--atol", action="append", default=[], metavar="[OUTPUT:]VALUE",
+                   help="absolute tolerance for every output, or for one output (repeatable)")
+    p.add_argument("--rtol", action="append", default=[], metavar="[OUTPUT:]VALUE",
+                   help="relative tolerance for every output, or for one output (repeatable)")
+    p.add_argument("--report-dir", metavar="DIR", help="where report.json and report.html go "
+                   "(default validate-report/<model stem>/)")
+    p.add_argument("--no-localize", action="store_true", help="on a mismatch, do not look for the first diverging node")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
+    p.add_argument("--no-tensorrt", action="store_true", help="do not try TensorRT")
+    p.add_argument("--no-html", action="store_true", help="write report.json only")
+    p.add_argument("--verbose", action="store_true", help="show polygraphy's log")
+    p.set_defaults(run=run)
+
+
+def _int(text: str, option: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r}: expected an integer") from None
+    if value < minimum:
+        raise CliError(f"{option} {text!r}: must be >= {minimum}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..validate import ValidateError, validate
+    from ..validate.tolerances import parse_specs
+
+    try:
+        result = validate(
+            args.model,
+            reference=args.reference,
+            torch_model=args.torch,
+            weights=args.weights,
+            input_shapes=args.input_shape,
+            inputs=args.load_inputs or None,
+            seed=_int(args.seed, "--seed", 0),
+            val_range=args.val_range or (0.0, 1.0),
+            iterations=_int(args.iterations, "--iterations", 1),
+            atol=parse_specs(args.atol, "--atol"),
+            rtol=parse_specs(args.rtol, "--rtol"),
+            report_dir=args.report_dir,
+            localize=not args.no_localize,
+            tensorrt=not args.no_tensorrt,
+            html=not args.no_html,
+            progress=False if args.no_progress else None,
+            verbose=args.verbose,
+        )
+    except ValidateError as exc:
+        raise CliError(str(exc)) from exc
+    print(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED

@@ -1,0 +1,302 @@
+"""validate(): run the custom model, its standard-op reference, optionally the PyTorch model and
+TensorRT through polygraphy's Comparator; compare, localise, report."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import numpy as np
+
+from .compare import PairResult, RunnerFailure, compare, quiet_polygraphy, run_runners
+from .errors import ValidateError
+from .inputs import (Feed, InputSpec, check_feed, load_feeds, normalize_shapes, parse_val_range, random_feeds,
+                     resolve_shapes)
+from .localize import Localization, localize as localize_divergence
+from .models import ModelPair, load_pair
+from .progress import Progress
+from .report import FORMAT_VERSION, RunnerInfo, pair_json, summary_text, versions, write_json
+from .runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, OrtRunner, TorchCpuRunner, load_torch_module, ort_session
+from .tolerances import DEFAULT_TOLERANCES, Tolerance, ToleranceArg, ToleranceSettings
+
+DEFAULT_REPORT_ROOT = Path("validate-report")
+CRITERION = ("an element fails when |out - ref| > atol and |out - ref| / |ref| > rtol "
+             "(polygraphy SimpleCompareFunc, check_error_stat='elemwise'); statistics are the worst over iterations")
+
+
+@dataclass
+class ValidationResult:
+    passed: bool
+    report: dict[str, Any]
+    report_dir: Path | None
+    comparisons: list[PairResult]
+    localization: Localization | None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def summary(self) -> str:
+        return summary_text(self.report)
+
+
+def _check_int(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValidateError(f"{what}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _feeds(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range: Any,
+           iterations: int) -> tuple[list[Feed], dict[str, Any]]:
+    specs = pair.inputs
+    if inputs is not None:
+        if input_shapes:
+            raise ValidateError("--input-shape and --load-inputs cannot be combined: the data fixes the shapes")
+        items = [inputs] if isinstance(inputs, (str, os.PathLike, Mapping)) else list(inputs)
+        if not items:
+            raise ValidateError("--load-inputs: no files given")
+        notes: list[str] = []
+        feeds: list[Feed] = []
+        files: list[str] = []
+        for index, item in enumerate(items):
+            if isinstance(item, (str, os.PathLike)):
+                loaded, more = load_feeds([item], specs)
+                feeds += loaded
+                notes += more
+                files.append(str(item))
+            else:
+                feeds.append(check_feed(item, specs, f"inputs[{index}]", notes))
+                files.append(f"inputs[{index}] (in memory)")
+        info = {"source": "files", "files": files, "iterations": len(feeds), "notes": notes}
+    else:
+        overrides = normalize_shapes(input_shapes, specs)
+        shapes, notes = resolve_shapes(specs, overrides)
+        ranges = _ranges(val_range)
+        feeds = random_feeds(specs, shapes, seed=seed, val_range=ranges, iterations=iterations)
+        info = {"source": "random", "files": [], "seed": seed, "val_range": _range_json(ranges),
+                "iterations": iterations, "notes": notes}
+    info["shapes"] = {s.name: list(feeds[0][s.name].shape) for s in specs}
+    varying = {s.name for s in specs if len({f[s.name].shape for f in feeds}) > 1}
+    if varying:
+        info["notes"].append(f"shapes vary across iterations for {sorted(varying)}; 'shapes' lists the first")
+    return feeds, info
+
+
+def _ranges(val_range: Any) -> Any:
+    """(low, high), {input: (low, high)} or CLI strings ['0,1', 'X:-1,1'] -> polygraphy's form."""
+    if isinstance(val_range, Mapping):
+        items = {str(k): v for k, v in val_range.items()}
+    elif isinstance(val_range, (list, tuple)) and all(isinstance(v, str) for v in val_range):
+        return parse_val_range(list(val_range)) or (0.0, 1.0)
+    else:
+        items = {"": val_range}
+    ranges = {}
+    for name, value in items.items():
+        try:
+            low, high = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValidateError(f"val_range {value!r}: expected (low, high)") from None
+        if not (np.isfinite(low) and np.isfinite(high)) or low > high:
+            raise ValidateError(f"val_range {value!r}: need finite low <= high")
+        ranges[name] = (low, high)
+    return ranges[""] if list(ranges) == [""] else ranges
+
+
+def _range_json(ranges: Any) -> Any:
+    if isinstance(ranges, Mapping):
+        return {k or "*": list(v) for k, v in ranges.items()}
+    return list(ranges)
+
+
+def _shape_ranges(feeds: Sequence[Feed], specs: Sequence[InputSpec]) -> dict[str, tuple[tuple[int, ...], ...]]:
+    ranges = {}
+    for spec in specs:
+        shapes = np.array([f[spec.name].shape for f in feeds])
+        ranges[spec.name] = (tuple(shapes.min(0)), tuple(shapes[0]), tuple(shapes.max(0)))
+    return ranges
+
+
+def _tensorrt(enabled: bool, pair: ModelPair, feeds: Sequence[Feed], workdir: Path) -> tuple[Any, RunnerInfo]:
+    from . import trt
+
+    info = RunnerInfo(TENSORRT, "tensorrt", "TensorRT on the custom model with normdeploy's plugin library")
+    if not enabled:
+        info.skipped = "disabled (--no-tensorrt)"
+        return None, info
+    probe = trt.probe()
+    if not probe.available:
+        info.skipped = probe.reason
+        return None, info
+    from ..convert import save_model
+
+    path = save_model(pair.custom, workdir / "custom.onnx")
+    fp16 = any(s.dtype.name == "float16" for s in pair.inputs)
+    try:
+        return trt.build_runner(path, _shape_ranges(feeds, pair.inputs), str(probe.plugin_library), fp16), info
+    except Exception as exc:  # noqa: BLE001
+        info.error = f"{type(exc).__name__}: {exc}"
+        return None, info
+
+
+def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bool, feeds: Sequence[Feed],
+                   workdir: Path) -> tuple[list[Any], list[RunnerInfo], str]:
+    """Runners in execution order (the reference first, so bad inputs show as a reference failure)
+    and the reference's name: onnxruntime-standard, or pytorch-cpu when plain ONNX Runtime cannot
+    load the standard model (e.g. bfloat16, which its CPU InstanceNormalization/AveragePool lack)."""
+    custom_info = RunnerInfo(CUSTOM, "custom", f"ONNX Runtime with normdeploy's library on {pair.custom_origin}")
+    ref_info = RunnerInfo(REFERENCE, "reference", f"plain ONNX Runtime on {pair.reference_origin}")
+    infos = [custom_info, ref_info]
+    runners: list[Any] = []
+    if weights is not None and torch_model is None:
+        raise ValidateError("--weights needs --torch module:factory")
+    torch_runner = None
+    if torch_model is not None:
+        module = load_torch_module(torch_model, weights)
+        label = torch_model if isinstance(torch_model, str) else type(torch_model).__name__
+        infos.append(RunnerInfo(PYTORCH, "pytorch", f"PyTorch on the CPU: {label}" + (f" with weights {weights}" if weights else "")))
+        torch_runner = TorchCpuRunner(module, pair.inputs, [o.name for o in pair.outputs])
+    reference_name = REFERENCE
+    try:
+        runners.append(OrtRunner(ort_session(pair.source("reference"), with_library=False), pair.inputs, REFERENCE))
+    except Exception as exc:  # noqa: BLE001 - ORT's errors
+        if torch_runner is None:
+            raise ValidateError(f"the reference ({REFERENCE}) cannot load {pair.reference_origin}: {exc}") from exc
+        ref_info.role = "unused"
+        ref_info.skipped = f"cannot load the standard model, so {PYTORCH} is the reference: {exc}"
+        infos[2].role = "reference"
+        reference_name = PYTORCH
+    if torch_runner is not None:
+        runners.insert(0 if reference_name == PYTORCH else 1, torch_runner)
+    try:
+        runners.insert(1, OrtRunner(ort_session(pair.source("custom"), with_library=True), pair.inputs, CUSTOM))
+    except Exception as exc:  # noqa: BLE001 - the model under test fails to load: a failed validation
+        custom_info.error = f"{type(exc).__name__}: {exc}"
+    trt_runner, trt_info = _tensorrt(tensorrt, pair, feeds, workdir)
+    infos.append(trt_info)
+    if trt_runner is not None:
+        runners.append(trt_runner)
+    return runners, infos, reference_name
+
+
+def _run(runners: list[Any], infos: list[RunnerInfo], reference: str, feeds: Sequence[Feed], progress: bool | None,
+         verbose: bool) -> Any:
+    by_name = {i.name: i for i in infos}
+    while True:
+        with Progress(len(runners) * len(feeds), "normdeploy validate", enabled=progress) as bar:
+            try:
+                return run_runners(runners, feeds, progress=bar, verbose=verbose)
+            except RunnerFailure as failure:
+                if failure.runner == reference:
+                    raise ValidateError(f"the reference ({reference}) failed on the inputs: {failure} "
+                                        f"(check --input-shape / --load-inputs)") from failure
+                by_name[failure.runner].error = str(failure).split(": ", 1)[1]
+                runners = [r for r in runners if r.name != failure.runner]
+
+
+def _localize(pair: ModelPair, comparisons: Sequence[PairResult], feeds: Sequence[Feed],
+              settings: ToleranceSettings) -> Localization | None:
+    """Localises a custom-vs-ONNX-reference mismatch (at its first failing iteration)."""
+    failed = next((c for c in comparisons if c.runner == CUSTOM and not c.passed), None)
+    if failed is None:
+        return None
+    if failed.reference != REFERENCE:
+        return Localization(iteration=0, checked=0, not_in_reference=[],
+                            error=f"needs the ONNX reference ({REFERENCE}), which did not run")
+    iteration = failed.first_failed_iteration or 0
+    return localize_divergence(pair, feeds[iteration], iteration, settings)
+
+
+def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerances: Mapping[str, Tolerance],
+            infos: Sequence[RunnerInfo], comparisons: Sequence[PairResult], loc: Localization | None,
+            extra_versions: Sequence[str]) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "passed": passed,
+        "exit_code": 0 if passed else 1,
+        "model": {"path": pair.label, "custom_nodes": pair.custom_nodes, "custom_side": pair.custom_origin,
+                  "reference_side": pair.reference_origin, "inputs": [s.to_json() for s in pair.inputs],
+                  "outputs": [s.to_json() for s in pair.outputs], "notes": pair.notes},
+        "versions": versions(extra_versions),
+        "inputs": input_info,
+        "tolerances": {"criterion": CRITERION,
+                       "defaults": {k: {"atol": a, "rtol": r} for k, (a, r) in DEFAULT_TOLERANCES.items()},
+                       "outputs": {name: t.to_json() for name, t in tolerances.items()}},
+        "runners": [i.to_json() for i in infos],
+        "comparisons": [pair_json(c) for c in comparisons],
+        "localization": loc.to_json() if loc else None,
+        "files": {},
+    }
+
+
+def _write(report: dict[str, Any], out_dir: Path, html: bool, comparisons: Sequence[PairResult], run_results: Any) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["files"] = {"json": str(out_dir / "report.json"), "html": str(out_dir / "report.html") if html else None}
+    write_json(report, out_dir / "report.json")
+    if html:
+        from .html import make_plots, render
+
+        (out_dir / "report.html").write_text(render(report, make_plots(comparisons, run_results)))
+
+
+def validate(
+    model: str | os.PathLike[str] | Any,
+    *,
+    reference: str | os.PathLike[str] | Any | None = None,
+    torch_model: Any = None,
+    weights: str | os.PathLike[str] | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
+    inputs: Any = None,
+    seed: int = 1,
+    val_range: tuple[float, float] | Mapping[str, tuple[float, float]] | Sequence[str] = (0.0, 1.0),
+    iterations: int = 1,
+    atol: ToleranceArg = None,
+    rtol: ToleranceArg = None,
+    report_dir: str | os.PathLike[str] | Literal[False] | None = None,
+    localize: bool = True,
+    tensorrt: bool = True,
+    html: bool = True,
+    progress: bool | None = None,
+    verbose: bool = False,
+) -> ValidationResult:
+    """Validates an ONNX model with normdeploy nodes (or a standard one, converted to them) against
+    its standard-op reference, and against a PyTorch model and TensorRT when given/available.
+
+    model:        path or onnx.ModelProto. reference: a standard-op model to compare with instead
+                  of ``convert --to standard`` of the model.
+    torch_model:  a torch.nn.Module or "module:factory"; weights: a state_dict checkpoint for it.
+    input_shapes: {"input": (1, 3, 224, 224)} or ["input:1x3x224x224"]; dynamic dims not given
+                  default to 2 (batch axis) and 32, 48, ... (the others).
+    inputs:       user data instead of random inputs: .npz / polygraphy .json path(s) or feed dicts.
+    seed, val_range, iterations: polygraphy DataLoader settings (iteration i uses seed + i).
+    atol, rtol:   a float for every output or {"output": value, "": default}; defaults per dtype
+                  in DEFAULT_TOLERANCES.
+    report_dir:   where report.json / report.html go (default validate-report/<model stem>/;
+                  False writes nothing). progress: None = a bar when stderr is a terminal.
+
+    Raises ValidateError for bad arguments or input; a mismatch gives ``passed=False``.
+    """
+    seed = _check_int(seed, "seed", 0)
+    iterations = _check_int(iterations, "iterations", 1)
+    with quiet_polygraphy(verbose):
+        pair = load_pair(model, reference)
+        feeds, input_info = _feeds(pair, inputs, input_shapes, seed, val_range, iterations)
+        settings = ToleranceSettings.from_args(atol, rtol, [o.name for o in pair.outputs])
+        tolerances = {o.name: settings.for_output(o.name, o.dtype) for o in pair.outputs}
+        with tempfile.TemporaryDirectory(prefix="normdeploy-validate-") as tmp:
+            runners, infos, reference_name = _build_runners(pair, torch_model, weights, tensorrt, feeds, Path(tmp))
+            run_results = _run(runners, infos, reference_name, feeds, progress, verbose)
+        ran = {i.name for i in infos if i.ran}
+        pairs = [(name, reference_name) for name in (CUSTOM, PYTORCH, TENSORRT) if name in ran and name != reference_name]
+        comparisons = compare(run_results, pairs, tolerances, {o.name: o.dtype.name for o in pair.outputs}, verbose=verbose)
+        passed = all(c.passed for c in comparisons) and all(i.error is None for i in infos)
+        loc = _localize(pair, comparisons, feeds, settings) if localize else None
+        extra = ("torch",) * (torch_model is not None) + ("tensorrt",) * tensorrt + ("matplotlib",) * html
+        report = _report(pair, passed, input_info, tolerances, infos, comparisons, loc, extra)
+        out_dir = None
+        if report_dir is not False:
+            out_dir = Path(report_dir) if report_dir is not None else DEFAULT_REPORT_ROOT / pair.path.stem
+            _write(report, out_dir, html, comparisons, run_results)
+    return ValidationResult(passed, report, out_dir, comparisons, loc)

@@ -1,0 +1,154 @@
+"""The report: a JSON document (the single source of truth) and the one-screen text summary made
+from it."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from .compare import STATS, PairResult
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RunnerInfo:
+    name: str
+    role: str          # custom | reference | pytorch | tensorrt
+    description: str
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.skipped is None and self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"runner": self.name, "role": self.role, "description": self.description, "ran": self.ran}
+        if self.skipped is not None:
+            entry["skipped"] = self.skipped
+        if self.error is not None:
+            entry["error"] = self.error
+        return entry
+
+
+def versions(extra: Sequence[str] = ()) -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("normdeploy", "numpy", "onnx", "onnxruntime", "polygraphy", *extra):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
+
+
+def jsonable(value: Any) -> Any:
+    """NaN/Inf -> strings (strict JSON has neither), tuples -> lists, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def pair_json(pair: PairResult) -> dict[str, Any]:
+    outputs = {}
+    for out in pair.outputs:
+        outputs[out.name] = {
+            "passed": out.passed, "dtype": out.dtype, "atol": out.tolerance.atol, "rtol": out.tolerance.rtol,
+            **{k: out.stats.get(k) for k in STATS}, "worst_iteration": out.worst_iteration,
+            "error": out.error, "iterations": out.iterations,
+        }
+    return {"runner": pair.runner, "reference": pair.reference, "passed": pair.passed,
+            "first_failed_iteration": pair.first_failed_iteration, "outputs": outputs}
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n")
+
+
+# ------------------------------------------------------------------------------------------------
+# text summary
+
+
+def _g(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value:.2e}"
+
+
+def _shapes(inputs: dict[str, Any]) -> str:
+    shapes = inputs.get("shapes") or {}
+    return ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in shapes.items())
+
+
+def _localization_lines(loc: dict[str, Any]) -> list[str]:
+    if loc.get("error"):
+        return [f"localisation failed: {loc['error']}"]
+    tensor, node = loc.get("tensor"), loc.get("node")
+    if not tensor or not node:
+        return [f"localisation: no intermediate tensor outside tolerance at iteration {loc['iteration']} "
+                f"({loc['tensors_checked']} tensors checked)"]
+    attrs = " ".join(f"{k}={v}" for k, v in node["attributes"].items() if k not in ("plugin_version", "plugin_namespace"))
+    lines = [f"first divergence: node '{node['name']}' ({node['domain']}.{node['op_type']}{' ' + attrs if attrs else ''}), "
+             f"output '{tensor['tensor']}' {'x'.join(map(str, tensor['shape']))}",
+             f"  max abs {_g(tensor['max_abs'])}, mean abs {_g(tensor['mean_abs'])}, median abs {_g(tensor['median_abs'])}, "
+             f"max rel {_g(tensor['max_rel'])}, mean rel {_g(tensor['mean_rel'])} (atol {tensor['atol']:g}, rtol {tensor['rtol']:g})"]
+    inputs = loc.get("node_inputs") or []
+    if inputs:
+        ok = all(c["passed"] for c in inputs)
+        detail = ", ".join(f"{c['tensor']} max abs {_g(c['max_abs'])}" for c in inputs)
+        lines.append(f"  its inputs {'agree' if ok else 'already differ'}: {detail}")
+    else:
+        lines.append("  its inputs are model inputs or weights (identical in both)")
+    lines.append(f"  ({loc['tensors_checked']} tensors present in both models checked, iteration {loc['iteration']})")
+    return lines
+
+
+def summary_text(report: dict[str, Any]) -> str:
+    verdict = "PASSED" if report["passed"] else "FAILED"
+    model = report["model"]
+    nodes = ", ".join(f"{k} x{v}" for k, v in model["custom_nodes"].items()) or "none"
+    inputs = report["inputs"]
+    source = (f"random (polygraphy DataLoader), seed {inputs['seed']}, range {inputs['val_range']}"
+              if inputs["source"] == "random" else f"from {', '.join(inputs['files'])}")
+    lines = [f"normdeploy validate {model['path']}: {verdict} (exit code {report['exit_code']})",
+             f"  normdeploy nodes: {nodes}",
+             f"  custom side:      {model['custom_side']}",
+             f"  reference:        {model['reference_side']}",
+             f"  inputs:           {source}; {inputs['iterations']} iteration(s); {_shapes(inputs)}"]
+    lines += [f"                    note: {n}" for n in inputs.get("notes", [])[:4]]
+    for runner in report["runners"]:
+        state = ("ran" if runner["ran"] else
+                 f"skipped: {runner['skipped']}" if "skipped" in runner else f"ERROR: {runner['error'].splitlines()[0]}")
+        lines.append(f"  runner {runner['runner']:<24} {runner['role']:<9} {state}")
+    lines += [f"  note: {n}" for n in model.get("notes", [])]
+    references = sorted({c["reference"] for c in report["comparisons"]})
+    lines += ["", f"  compared with the reference {', '.join(references) or '-'} (worst over iterations):",
+              f"  {'runner':<24} {'output':<20} {'max abs':>9} {'mean abs':>9} {'med abs':>9} {'max rel':>9} {'atol/rtol':>13}  result"]
+    for comp in report["comparisons"]:
+        for name, out in comp["outputs"].items():
+            result = "pass" if out["passed"] else "FAIL" + (f" ({out['error']})" if out.get("error") else "")
+            tol = f"{out['atol']:g}/{out['rtol']:g}"
+            lines.append(f"  {comp['runner']:<24} {name[:20]:<20} {_g(out['max_abs']):>9} {_g(out['mean_abs']):>9} "
+                         f"{_g(out['median_abs']):>9} {_g(out['max_rel']):>9} {tol:>13}  {result}")
+    if not report["comparisons"]:
+        lines.append("  (no comparison ran)")
+    loc = report.get("localization")
+    if loc:
+        lines += [""] + _localization_lines(loc)
+    files = report.get("files") or {}
+    if files:
+        lines += ["", f"report: {files.get('json')}" + (f", {files['html']}" if files.get("html") else "")]
+    return "\n".join(lines)
