@@ -1,0 +1,83 @@
+"""nvcc builds the CUDA launchers for every target architecture without register spills.
+
+The kernels cannot run here (no GPU); this checks what the compiler can: that
+plugins/group_norm/group_norm_cuda.cu and plugins/lrn/lrn_cuda.cu compile for sm_75, 80, 86, 89,
+90, 100 and 120 plus PTX (compute_120, for later GPUs), and that ptxas reports
+"0 bytes spill stores, 0 bytes spill loads" for every kernel on every architecture
+(--resource-usage -Xptxas -warn-spills). One nvcc invocation per file (all architectures), the
+two files in parallel: 2 processes on the 2 cores of the CI machine, about a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NVCC = Path(os.environ.get("CUDACXX") or os.environ.get("NVCC") or "/usr/local/cuda/bin/nvcc")
+ARCHS = (75, 80, 86, 89, 90, 100, 120)
+PTX_ARCH = 120
+SOURCES = ("plugins/group_norm/group_norm_cuda.cu", "plugins/lrn/lrn_cuda.cu")
+EXPECTED_KERNELS = {  # mangled-name fragments that must be compiled for every architecture
+    SOURCES[0]: ("GroupNormOnePassKernel", "GroupNormPartialKernel", "GroupNormApplyKernel"),
+    SOURCES[1]: ("LrnKernel",),
+}
+
+_ENTRY = re.compile(r"Compiling entry function '([^']+)' for '(sm_\d+)'")
+_PROPS = re.compile(r"Function properties for (\S+)\s*\n\s*(\d+) bytes stack frame, (\d+) bytes spill stores, "
+                    r"(\d+) bytes spill loads")
+
+
+def _nvcc() -> Path:
+    nvcc = NVCC if NVCC.is_file() else (Path(shutil.which("nvcc")) if shutil.which("nvcc") else None)
+    if nvcc is None:
+        pytest.skip(f"nvcc not found at {NVCC} (nor on PATH): set CUDACXX to build the CUDA kernels")
+    return nvcc
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    nvcc = _nvcc()
+    out_dir = tmp_path_factory.mktemp("nvcc")
+    gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHS]
+    gencode.append(f"-gencode=arch=compute_{PTX_ARCH},code=compute_{PTX_ARCH}")
+    procs = {}
+    for src in SOURCES:
+        obj = out_dir / (Path(src).stem + ".o")
+        cmd = [str(nvcc), "-std=c++17", "-O3", "-Xcompiler=-fPIC", *gencode, "--resource-usage",
+               "-Xptxas", "-warn-spills", "-c", str(ROOT / src), "-o", str(obj)]
+        procs[src] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), obj)
+    results = {}
+    for src, (proc, obj) in procs.items():
+        out, _ = proc.communicate(timeout=480)
+        results[src] = (subprocess.CompletedProcess(proc.args, proc.returncode, out, ""), obj)
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES)
+def test_compiles_for_every_arch_without_spills(builds, source):
+    proc, obj = builds[source]
+    assert proc.returncode == 0, f"nvcc failed for {source}:\n{proc.stdout[-6000:]}"
+    log = proc.stdout
+    entries = _ENTRY.findall(log)
+    archs_seen = {arch for _, arch in entries}
+    assert archs_seen == {f"sm_{a}" for a in ARCHS}, f"{source}: ptxas compiled for {sorted(archs_seen)}"
+    for fragment in EXPECTED_KERNELS[source]:
+        for a in ARCHS:
+            assert any(fragment in name and arch == f"sm_{a}" for name, arch in entries), (
+                f"{source}: no {fragment} compiled for sm_{a}")
+    props = _PROPS.findall(log)
+    assert len(props) >= len(entries), f"{source}: missing 'Function properties' lines in\n{log[-3000:]}"
+    spilling = [(name, st, ld) for name, _, st, ld in props if st != "0" or ld != "0"]
+    assert not spilling, f"{source}: register spills (function, store bytes, load bytes): {spilling}"
+    assert "Registers are spilled" not in log, log[-3000:]
+    cuobjdump = _nvcc().parent / "cuobjdump"
+    if cuobjdump.is_file():
+        listing = subprocess.run([str(cuobjdump), "--list-ptx", str(obj)], capture_output=True, text=True).stdout
+        assert f"sm_{PTX_ARCH}" in listing, f"{source}: no PTX for compute_{PTX_ARCH} embedded:\n{listing}"
