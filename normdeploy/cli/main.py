@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import convert_cmd, export_cmd, inspect_cmd
+from . import build_engine_cmd, convert_cmd, export_cmd, inspect_cmd, validate_cmd
 from .common import EXIT_USAGE, CliError
 
-COMMANDS = (export_cmd, convert_cmd, inspect_cmd)
+COMMANDS = (export_cmd, convert_cmd, inspect_cmd, validate_cmd, build_engine_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
