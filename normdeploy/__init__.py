@@ -23,9 +23,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "export": ("exporter", "export"),
     "ExportError": ("exporter", "ExportError"),
-    "convert": ("convert", "convert"),
-    "convert_model": ("convert", "convert_model"),
-    "ConvertError": ("convert", "ConvertError"),
+    "convert": ("conversion", "convert"),
+    "convert_model": ("conversion", "convert_model"),
+    "ConvertError": ("conversion", "ConvertError"),
     "inspect_model": ("inspect", "inspect_model"),
 }
 

@@ -115,7 +115,7 @@ def recipes_demo(out: Path, root: Path) -> int:
     import onnxruntime as ort
     import torch
 
-    from .convert import convert_model, save_model
+    from .conversion import convert_model, save_model
     from .exporter import export
 
     if not (root / "export" / "__init__.py").is_file():

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import onnx
 
-from .convert import ConvertReport, checked_save, convert_model
+from .conversion import ConvertReport, checked_save, convert_model
 from .graph_rewrite import attribute
 from .graphs import IR_VERSION
 from .ops import DOMAIN, VERSION, register_schemas

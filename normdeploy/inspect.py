@@ -70,7 +70,7 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
 
 
 def inspect_model(model: onnx.ModelProto | str | Path) -> Inspection:
-    from .convert import load_model
+    from .conversion import load_model
 
     source = str(model) if not isinstance(model, onnx.ModelProto) else "<model>"
     if not isinstance(model, onnx.ModelProto):

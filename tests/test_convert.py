@@ -10,7 +10,7 @@ import torch
 from onnx import helper, numpy_helper
 
 import normdeploy
-from normdeploy.convert import ConvertError, convert, convert_model
+from normdeploy.conversion import ConvertError, convert, convert_model
 from normdeploy.graphs import IR_VERSION
 from normdeploy.ops import DOMAIN, group_norm, lrn
 from torch_models import GnLrnNet, torch_export
@@ -196,3 +196,13 @@ def test_unfolded_weights_from_torchscript(dynamic):
     assert report.counts == {"InstanceNormalization decomposition": 3, "GroupNorm+SiLU": 3, "LRN decomposition": 1}
     got = normdeploy.make_session(custom).run(None, {"x": x.numpy()})[0]
     np.testing.assert_allclose(got, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_normdeploy_convert_stays_the_function_after_imports():
+    import importlib
+
+    import normdeploy.conversion  # noqa: F401 - importing the module must not shadow the function
+
+    importlib.import_module("normdeploy.exporter")
+    assert callable(normdeploy.convert) and normdeploy.convert.__name__ == "convert"
+    assert normdeploy.convert is normdeploy.conversion.convert

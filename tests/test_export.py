@@ -137,7 +137,7 @@ def test_output_names_mode_and_training_flag(tmp_path):
 
 def test_large_models_keep_weights_in_a_side_file(tmp_path):
     """Models over the threshold (1 GiB by default; lowered here) are written with external data."""
-    from normdeploy.convert import load_model, save_model
+    from normdeploy.conversion import load_model, save_model
 
     net = GnLrnNet(5).eval()
     result = normdeploy.export(net, (torch.randn(1, 3, 5, 5),), tmp_path / "small.onnx")

@@ -17,7 +17,7 @@ from onnx import numpy_helper
 
 import normdeploy
 from normdeploy.cli.main import main
-from normdeploy.convert import convert
+from normdeploy.conversion import convert
 from normdeploy.graphs import single_op_model
 from normdeploy.validate import DEFAULT_TOLERANCES, ValidateError, validate
 from normdeploy.validate import trt as trt_probe

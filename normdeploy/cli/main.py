@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from ..convert import ConvertError
+    from ..conversion import ConvertError
 
     try:
         return args.run(args)

@@ -130,7 +130,7 @@ def _tensorrt(enabled: bool, pair: ModelPair, feeds: Sequence[Feed], workdir: Pa
     if not probe.available:
         info.skipped = probe.reason
         return None, info
-    from ..convert import save_model
+    from ..conversion import save_model
 
     path = save_model(pair.custom, workdir / "custom.onnx")
     fp16 = any(s.dtype.name == "float16" for s in pair.inputs)

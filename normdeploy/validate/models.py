@@ -53,7 +53,7 @@ def count_custom_nodes(model: Any) -> dict[str, int]:
 
 
 def _load(path: Path, what: str) -> Any:
-    from ..convert import ConvertError, load_model
+    from ..conversion import ConvertError, load_model
 
     if not path.is_file():
         raise ValidateError(f"{what} {path}: no such file")
@@ -64,7 +64,7 @@ def _load(path: Path, what: str) -> Any:
 
 
 def _convert(model: Any, to: str, what: str) -> tuple[Any, str]:
-    from ..convert import ConvertError, convert_model
+    from ..conversion import ConvertError, convert_model
 
     try:
         converted, report = convert_model(model, to)  # type: ignore[arg-type]
