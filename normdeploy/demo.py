@@ -73,7 +73,7 @@ def ops_demo(out: Path) -> int:
     """Part 1: both ops in every dtype against the float64 references."""
     out.mkdir(parents=True, exist_ok=True)
     print(f"normdeploy demo: library {runtime.library_path()}")
-    print("\n[1/2] the ops in ONNX Runtime vs the float64 references")
+    print("\n[1/3] the ops in ONNX Runtime vs the float64 references")
     rng = np.random.default_rng(0)
     x64 = rng.standard_normal((3, 24, 17, 19)) * 2.0 + 0.5
     rows = []
@@ -119,11 +119,11 @@ def recipes_demo(out: Path, root: Path) -> int:
     from .exporter import export
 
     if not (root / "export" / "__init__.py").is_file():
-        print(f"\n[2/2] skipped: no export/ recipes under {root} (run from the repository root or pass --recipes)")
+        print(f"\n[2/3] skipped: no export/ recipes under {root} (run from the repository root or pass --recipes)")
         return 0
     if str(root) not in sys.path:
         sys.path.append(str(root))  # after site-packages: the installed normdeploy stays the one in use
-    print("\n[2/2] the export/ recipes: PyTorch -> ONNX with normdeploy nodes -> back to standard ONNX")
+    print("\n[2/3] the export/ recipes: PyTorch -> ONNX with normdeploy nodes -> back to standard ONNX")
     header = f"{'recipe':<26} {'normdeploy nodes':<44} {'custom err':>11} {'standard err':>13} {'custom ms':>10} {'std ms':>8}"
     print(header)
     worst = 0.0
@@ -158,7 +158,32 @@ def recipes_demo(out: Path, root: Path) -> int:
         print(f"FAIL: worst relative error {worst:.2e} > 1e-4")
         return 1
     print("all recipes within 1e-4 of PyTorch, with normdeploy nodes and as standard ONNX")
-    return 0
+    return validate_demo(out, root)
+
+
+def validate_demo(out: Path, root: Path) -> int:
+    """Part 3: normdeploy validate on every exported recipe (ORT + library vs the standard-op
+    reference vs PyTorch; TensorRT when available), with the reports under out/validate/."""
+    import importlib
+
+    from .validate import validate
+
+    print("\n[3/3] normdeploy validate on the exported recipes")
+    status = 0
+    for module_name, factory in RECIPES:
+        module = importlib.import_module(f"export.{module_name}")
+        model = getattr(module, factory)().eval()
+        x = module.example_input()
+        result = validate(out / f"{module_name}_{factory}.onnx", torch_model=model,
+                          input_shapes={"input": tuple(x.shape)}, report_dir=out / "validate" / f"{module_name}_{factory}",
+                          progress=False)
+        verdict = "pass" if result.passed else "FAIL"
+        label = f"{module_name}:{factory}"
+        print(f"  {label:<26} {verdict}  report: {result.report_dir}/report.html")
+        if not result.passed:
+            print(result.summary())
+            status = 1
+    return status
 
 
 if __name__ == "__main__":
