@@ -124,3 +124,40 @@ def test_tensorrt_plugin_library_builds_with_cuda(tmp_path):
     assert exported == ["getCreators", "setLoggerFinder"], exported
     needed = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout
     assert "libnvinfer" not in needed
+
+
+@pytest.mark.slow
+def test_onnxruntime_library_with_cuda_ops_builds_and_still_runs_on_cpu(tmp_path):
+    """Built with -DNORMDEPLOY_CUDA=ON, libnormdeploy_ort.so also registers both ops for the CUDA
+    execution provider (kernels on the session's stream). Without a GPU we check that it builds
+    for sm_80, carries the CUDA registrations, needs no CUDA shared library, and that a CPU-only
+    ONNX Runtime still runs the CPU ops from it."""
+    import sys
+
+    nvcc = _nvcc()
+    bindir = Path(sys.executable).parent
+    cmake = shutil.which("cmake", path=str(bindir)) or shutil.which("cmake")
+    ort_inc = REPO / "third_party" / "onnxruntime" / "include"
+    if not (ort_inc / "onnxruntime_c_api.h").is_file():
+        ort_inc = Path("/usr/include/onnxruntime")
+    env = dict(os.environ, CUDACXX=str(nvcc), PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    for cmd in ([cmake, "-S", str(REPO), "-B", str(tmp_path), "-G", "Ninja", f"-DONNXRUNTIME_ROOT={ort_inc}",
+                 "-DNORMDEPLOY_CUDA=ON", "-DCMAKE_CUDA_ARCHITECTURES=80-real", "-DNORMDEPLOY_SIMT_TESTS=OFF"],
+                [cmake, "--build", str(tmp_path), "--target", "normdeploy_ort"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    lib = tmp_path / "libnormdeploy_ort.so"
+    assert b"CUDAExecutionProvider" in lib.read_bytes()
+    needed = subprocess.run(["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout
+    assert "libcudart" not in needed and "onnxruntime" not in needed
+    script = ("import numpy as np, normdeploy as nd\n"
+              "from normdeploy.graphs import single_op_model\n"
+              "s = nd.make_session(single_op_model('GroupNorm', [2, 4, 3], 'float32', {'num_groups': 2}))\n"
+              "x = np.arange(24, dtype=np.float32).reshape(2, 4, 3)\n"
+              "y = s.run(None, {'X': x})[0]\n"
+              "want = nd.ops.group_norm.reference(x, None, None, 2, np.float32(1e-5))\n"
+              "assert np.abs(y - want).max() < 1e-5\nprint('ok')\n")
+    out = subprocess.run([sys.executable, "-P", "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, NORMDEPLOY_ORT_LIBRARY=str(lib)), timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+

@@ -6,6 +6,7 @@
 #include "../onnxruntime/ort_ops.h"
 #include "../onnxruntime/ort_op.h"
 #include "group_norm.h"
+#include "group_norm_cuda.h"
 
 namespace normdeploy {
 namespace {
@@ -18,13 +19,14 @@ struct GroupNormOrt {
   using Attrs = GroupNormAttrs;
   static Status Parse(const FieldSource& source, Attrs& attrs) { return ParseGroupNormAttrs(source, attrs); }
 
-  static Status Compute(const OrtApi& api_ref, const Attrs& attrs, OrtKernelContext* context) {
+  // Unpacks and validates the inputs, allocates the output; `empty` when there is nothing to do.
+  static Status Prepare(const OrtApi& api_ref, const Attrs& attrs, OrtKernelContext* context, GroupNormParams& p,
+                        bool& empty) {
     const OrtApi* api = &api_ref;
     ort::TensorView x, scale, bias;
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 0, kOp, "X", x));
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 1, kOp, "scale", scale));
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 2, kOp, "bias", bias));
-    GroupNormParams p;
     if (!ort::ToDType(x.type, p.x_type)) {
       return MakeError(kOp, ": input 'X' has type ", ort::OnnxTypeName(x.type),
                        "; expected float32, float16 or bfloat16");
@@ -60,9 +62,31 @@ struct GroupNormOrt {
     for (size_t i = 2; i < x.dims.size(); ++i) p.spatial *= x.dims[i];
     p.attrs = attrs;
     ND_RETURN_IF_ERROR(ort::AllocateOutput(*api, context, 0, x.dims, kOp, p.y));
-    if (x.Elements() == 0) return Status::Ok();
-    return GroupNormCpu(p, ort::OrtParallelFor(*api, context));
+    empty = x.Elements() == 0;
+    return Status::Ok();
   }
+
+  static Status Compute(const OrtApi& api, const Attrs& attrs, OrtKernelContext* context) {
+    GroupNormParams p;
+    bool empty = false;
+    ND_RETURN_IF_ERROR(Prepare(api, attrs, context, p, empty));
+    return empty ? Status::Ok() : GroupNormCpu(p, ort::OrtParallelFor(api, context));
+  }
+
+#ifdef ND_WITH_CUDA
+  // CUDA execution provider: tensors are device pointers; the kernels run on the session's stream.
+  static Status ComputeCuda(const OrtApi& api, const Attrs& attrs, OrtKernelContext* context, OrtAllocator* alloc) {
+    GroupNormParams p;
+    bool empty = false;
+    ND_RETURN_IF_ERROR(Prepare(api, attrs, context, p, empty));
+    if (empty) return Status::Ok();
+    void* stream = nullptr;
+    ND_RETURN_IF_ERROR(ort::GpuStream(api, context, kOp, stream));
+    ort::DeviceBuffer workspace(api, alloc);
+    ND_RETURN_IF_ERROR(workspace.Allocate(GroupNormCudaWorkspaceSize(p, Layout::kNCHW), kOp));
+    return GroupNormCuda(p, Layout::kNCHW, workspace.data(), stream);
+  }
+#endif
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "../onnxruntime/ort_ops.h"
 #include "../onnxruntime/ort_op.h"
 #include "lrn.h"
+#include "lrn_cuda.h"
 
 namespace normdeploy {
 namespace {
@@ -16,11 +17,11 @@ struct LrnOrt {
   using Attrs = LrnAttrs;
   static Status Parse(const FieldSource& source, Attrs& attrs) { return ParseLrnAttrs(source, attrs); }
 
-  static Status Compute(const OrtApi& api_ref, const Attrs& attrs, OrtKernelContext* context) {
+  static Status Prepare(const OrtApi& api_ref, const Attrs& attrs, OrtKernelContext* context, LrnParams& p,
+                        bool& empty) {
     const OrtApi* api = &api_ref;
     ort::TensorView x;
     ND_RETURN_IF_ERROR(ort::GetInput(*api, context, 0, kOp, "X", x));
-    LrnParams p;
     if (!ort::ToDType(x.type, p.type)) {
       return MakeError(kOp, ": input 'X' has type ", ort::OnnxTypeName(x.type),
                        "; expected float32, float16 or bfloat16");
@@ -33,9 +34,28 @@ struct LrnOrt {
     for (size_t i = 2; i < x.dims.size(); ++i) p.spatial *= x.dims[i];
     p.attrs = attrs;
     ND_RETURN_IF_ERROR(ort::AllocateOutput(*api, context, 0, x.dims, kOp, p.y));
-    if (x.Elements() == 0) return Status::Ok();
-    return LrnCpu(p, ort::OrtParallelFor(*api, context));
+    empty = x.Elements() == 0;
+    return Status::Ok();
   }
+
+  static Status Compute(const OrtApi& api, const Attrs& attrs, OrtKernelContext* context) {
+    LrnParams p;
+    bool empty = false;
+    ND_RETURN_IF_ERROR(Prepare(api, attrs, context, p, empty));
+    return empty ? Status::Ok() : LrnCpu(p, ort::OrtParallelFor(api, context));
+  }
+
+#ifdef ND_WITH_CUDA
+  static Status ComputeCuda(const OrtApi& api, const Attrs& attrs, OrtKernelContext* context, OrtAllocator*) {
+    LrnParams p;
+    bool empty = false;
+    ND_RETURN_IF_ERROR(Prepare(api, attrs, context, p, empty));
+    if (empty) return Status::Ok();
+    void* stream = nullptr;
+    ND_RETURN_IF_ERROR(ort::GpuStream(api, context, kOp, stream));
+    return LrnCuda(p, stream);
+  }
+#endif
 };
 
 }  // namespace

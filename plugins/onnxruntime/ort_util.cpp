@@ -201,6 +201,25 @@ const char* OnnxTypeName(ONNXTensorElementDataType type) {
   }
 }
 
+Status GpuStream(const OrtApi& api, OrtKernelContext* context, const char* op, void*& stream) {
+  stream = nullptr;
+  ND_RETURN_IF_ERROR(FromOrt(api, api.KernelContext_GetGPUComputeStream(context, &stream), op, "CUDA stream"));
+  return Status::Ok();
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (data_ != nullptr && allocator_ != nullptr) {
+    if (OrtStatus* st = api_.AllocatorFree(allocator_, data_)) api_.ReleaseStatus(st);
+  }
+}
+
+Status DeviceBuffer::Allocate(size_t bytes, const char* op) {
+  if (bytes == 0) return Status::Ok();
+  if (allocator_ == nullptr) return MakeError(op, ": no device allocator for ", bytes, " bytes of workspace");
+  return FromOrt(api_, api_.AllocatorAlloc(allocator_, bytes, &data_), op,
+                 "allocating " + std::to_string(bytes) + " bytes of device workspace");
+}
+
 void OrtParallelFor::Run(size_t total, TaskFn fn, void* task_context) const {
   if (total == 0) return;
   if (total == 1) {

@@ -59,6 +59,26 @@ Status AllocateOutput(const OrtApi& api, OrtKernelContext* context, size_t index
 bool ToDType(ONNXTensorElementDataType type, DType& out);
 const char* OnnxTypeName(ONNXTensorElementDataType type);
 
+// The CUDA stream ONNX Runtime runs this kernel on (CUDA execution provider).
+Status GpuStream(const OrtApi& api, OrtKernelContext* context, const char* op, void*& stream);
+
+// Device scratch memory from the execution provider's allocator, freed when it goes out of scope
+// (after the kernels were enqueued on the stream: the allocator orders reuse on that stream).
+class DeviceBuffer {
+ public:
+  DeviceBuffer(const OrtApi& api, OrtAllocator* allocator) : api_(api), allocator_(allocator) {}
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+  Status Allocate(size_t bytes, const char* op);
+  void* data() const { return data_; }
+
+ private:
+  const OrtApi& api_;
+  OrtAllocator* allocator_;
+  void* data_ = nullptr;
+};
+
 // ParallelFor over the session's intra-op thread pool.
 class OrtParallelFor final : public ParallelFor {
  public:
