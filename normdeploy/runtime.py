@@ -17,21 +17,29 @@ class LibraryNotFoundError(FileNotFoundError):
     """The native library is not built/installed where normdeploy looks for it."""
 
 
+def find_library(env: str, name: str) -> str | None:
+    """A native library: ``$env`` when set (which must name a file), else ``normdeploy/lib/<name>``
+    when installed; None when neither."""
+    override = os.environ.get(env)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise LibraryNotFoundError(f"{env}={override} does not name a file")
+        return str(path.resolve())
+    packaged = Path(__file__).resolve().parent / "lib" / name
+    return str(packaged) if packaged.is_file() else None
+
+
 def library_path() -> str:
     """Absolute path of the ONNX Runtime custom-op library (``libnormdeploy_ort.so``).
 
     Looks at ``$NORMDEPLOY_ORT_LIBRARY`` first, then inside the installed package
     (``normdeploy/lib/``). Raises :class:`LibraryNotFoundError` naming both places otherwise.
     """
-    override = os.environ.get(LIBRARY_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise LibraryNotFoundError(f"{LIBRARY_ENV}={override} does not name a file")
-        return str(path.resolve())
+    found = find_library(LIBRARY_ENV, _LIBRARY_NAME)
+    if found:
+        return found
     packaged = Path(__file__).resolve().parent / "lib" / _LIBRARY_NAME
-    if packaged.is_file():
-        return str(packaged)
     raise LibraryNotFoundError(
         f"normdeploy's ONNX Runtime library is not at {packaged} (is this a source checkout "
         f"without a build?). Install the package (`make install` or `pip install .`) or point "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .runtime import LibraryNotFoundError
+from .runtime import LibraryNotFoundError, find_library
 
 TRT_LIBRARY_ENV = "NORMDEPLOY_TRT_LIBRARY"
 _TRT_LIBRARY_NAME = "libnormdeploy_trt.so"
@@ -54,16 +54,11 @@ def tensorrt_library_path() -> str:
     Looks at ``$NORMDEPLOY_TRT_LIBRARY`` first, then inside the installed package
     (``normdeploy/lib/``). Raises :class:`LibraryNotFoundError` naming both places otherwise.
     """
-    override = os.environ.get(TRT_LIBRARY_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise LibraryNotFoundError(f"{TRT_LIBRARY_ENV}={override} does not name a file")
-        return str(path.resolve())
+    found = find_library(TRT_LIBRARY_ENV, _TRT_LIBRARY_NAME)
+    if found:
+        return found
     lib_dir = Path(__file__).resolve().parent / "lib"
     packaged = lib_dir / _TRT_LIBRARY_NAME
-    if packaged.is_file():
-        return str(packaged)
     reason = ""
     status = lib_dir / "tensorrt_build.txt"
     if status.is_file() and status.read_text().strip():
