@@ -210,12 +210,15 @@ class _ToCustom:
             self.skip(pattern, node, f"the first Reshape does not produce (N, {groups}, -1)")
             return False
         reshape_out = g.only_consumer(node.output[0])
-        if not _is(reshape_out, "Reshape") or not self._restores_shape(reshape_out, x):
+        # torch's form restores X's shape right away; convert --to standard's own form goes to the
+        # (N, C, -1) channel view, applies scale/bias there, and restores X's shape at the end
+        channel_view = _is(reshape_out, "Reshape") and self._channel_view(reshape_out.input[1], x)
+        if not _is(reshape_out, "Reshape") or not (channel_view or self._restores_shape(reshape_out, x)):
             self.skip(pattern, node, "the second Reshape does not provably restore X's shape")
             return False
         matched = [reshape_in, node, reshape_out]
         out = reshape_out.output[0]
-        rank = self.rank(x)
+        rank = 3 if channel_view else self.rank(x)
         inputs = [x, "", ""]
         for slot, op_type, identity in ((1, "Mul", 1.0), (2, "Add", 0.0)):
             user = g.only_consumer(out)
@@ -237,6 +240,13 @@ class _ToCustom:
                 inputs[slot] = g.add_initializer("gn_scale" if slot == 1 else "gn_bias", values)
             matched.append(user)
             out = user.output[0]
+        if channel_view:
+            restore = g.only_consumer(out)
+            if not _is(restore, "Reshape") or not self._restores_shape(restore, x):
+                self.skip(pattern, node, "the channel view is not reshaped back to X's shape")
+                return False
+            matched.append(restore)
+            out = restore.output[0]
         sizes = {g.constant(i).size for i in inputs[1:] if i}
         if len(sizes) > 1:
             self.skip(pattern, node, f"scale and bias have different lengths {sorted(sizes)}")
@@ -246,6 +256,24 @@ class _ToCustom:
         g.replace(matched, [new])
         self.report.counts[pattern] += 1
         return True
+
+    def _channel_view(self, shape_name: str, x: str) -> bool:
+        """True when `shape_name` is Concat([0], Shape(x)[1:2], [-1]) (the (N, C, -1) view)."""
+        concat = self.g.producer.get(shape_name)
+        if not _is(concat, "Concat") or len(concat.input) != 3:
+            return False
+        first, last = self.g.constant(concat.input[0]), self.g.constant(concat.input[2])
+        if first is None or last is None or first.reshape(-1).tolist() != [0] or last.reshape(-1).tolist() != [-1]:
+            return False
+        mid = self.g.producer.get(concat.input[1])
+        if _is(mid, "Shape") and mid.input[0] == x:
+            return attribute(mid, "start", 0) == 1 and attribute(mid, "end", None) == 2
+        if _is(mid, "Slice"):
+            src = self.g.producer.get(mid.input[0])
+            bounds = [self.g.constant(i) for i in mid.input[1:4]]
+            return (_is(src, "Shape") and src.input[0] == x and all(b is not None for b in bounds)
+                    and [int(b.reshape(-1)[0]) for b in bounds] == [1, 2, 0])  # type: ignore[union-attr]
+        return False
 
     def _reshape_to_groups(self, shape_name: str, groups: int) -> bool:
         value = self.g.constant(shape_name)
