@@ -12,6 +12,7 @@ STAMPS := $(VENV)/.normdeploy-stamps
 NATIVE_SOURCES := $(shell find plugins -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.inc' -o -name '*.cu' -o -name '*.cuh' \) 2>/dev/null)
 PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
+PYTRITON := nvidia-pytriton==0.7.0
 
 .PHONY: all setup install test demo bench headers clean distclean help
 
@@ -27,6 +28,9 @@ $(PY):
 $(STAMPS)/deps: requirements-dev.txt | $(PY)
 	@mkdir -p $(STAMPS)
 	$(PIP) install --quiet -r requirements-dev.txt
+	# the Triton server binary for tests/test_triton.py; --no-deps: the wheel declares numpy<2,
+	# but we use only the tritonserver it bundles, which runs with numpy 2
+	$(PIP) install --quiet --no-deps $(PYTRITON)
 	@touch $@
 
 # Writes the folder holding the ONNX Runtime headers into the stamp.

@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_engine_cmd, convert_cmd, export_cmd, inspect_cmd, validate_cmd
+from . import build_engine_cmd, convert_cmd, export_cmd, inspect_cmd, serve_cmd, triton_cmd, validate_cmd
 from .common import EXIT_USAGE, CliError
 
-COMMANDS = (export_cmd, convert_cmd, inspect_cmd, validate_cmd, build_engine_cmd)
+COMMANDS = (export_cmd, convert_cmd, inspect_cmd, validate_cmd, build_engine_cmd, triton_cmd, serve_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
