@@ -56,10 +56,10 @@ def parse_dynamic(text: str | None, rank: int) -> dict[int, str]:
     return axes
 
 
-def load_factory(spec: str) -> Callable[..., Any]:
+def load_factory(spec: str, flag: str = "--model") -> Callable[..., Any]:
     """'package.module:factory' -> the callable. The current folder is importable (like python -m)."""
     if ":" not in spec:
-        raise CliError(f"--model {spec!r}: expected module:factory, e.g. export.resnet_gn:build")
+        raise CliError(f"{flag} {spec!r}: expected module:factory, e.g. export.resnet_gn:build")
     module_name, _, attr = spec.partition(":")
     cwd = os.getcwd()
     if cwd not in sys.path:
@@ -67,12 +67,28 @@ def load_factory(spec: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise CliError(f"--model {spec!r}: cannot import module {module_name!r}: {exc}") from exc
+        raise CliError(f"{flag} {spec!r}: cannot import module {module_name!r}: {exc}") from exc
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
         available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise CliError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}; it has {available}")
+        raise CliError(f"{flag} {spec!r}: module {module_name!r} has no callable {attr!r}; it has {available}")
     return factory
+
+
+def build_model(spec: str, weights: str | None = None, flag: str = "--model") -> Any:
+    """The torch.nn.Module a module:factory spec makes (in eval mode), with `weights` loaded."""
+    import torch
+
+    factory = load_factory(spec, flag)
+    try:
+        model = factory()
+    except Exception as exc:  # noqa: BLE001 - user code
+        raise CliError(f"{flag} {spec}: the factory raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, torch.nn.Module):
+        raise CliError(f"{flag} {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module")
+    if weights:
+        load_checkpoint(model, weights)
+    return model.eval()
 
 
 def load_checkpoint(model: Any, path: str) -> None:

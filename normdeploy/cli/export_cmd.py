@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CliError, load_checkpoint, load_factory, parse_dynamic, parse_shape
+from .common import CliError, build_model, parse_dynamic, parse_shape
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,16 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..exporter import ExportError, export
 
-    factory = load_factory(args.model)
-    try:
-        model = factory()
-    except Exception as exc:  # noqa: BLE001 - user code
-        raise CliError(f"--model {args.model}: the factory raised {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, torch.nn.Module):
-        raise CliError(f"--model {args.model}: the factory returned {type(model).__name__}, not a torch.nn.Module")
-    if args.weights:
-        load_checkpoint(model, args.weights)
-    model.eval()
+    model = build_model(args.model, args.weights)
     shapes = [parse_shape(s) for s in args.input_shape]
     inputs = tuple(torch.randn(*s) for s in shapes)
     try:

@@ -139,24 +139,13 @@ def load_torch_module(spec: Any, weights: str | None) -> Any:
     arguments); `weights` a state_dict checkpoint (torch.load(weights_only=True))."""
     import torch
 
-    from ..cli.common import CliError, load_checkpoint, load_factory
+    from ..cli.common import CliError, build_model, load_checkpoint
 
-    if isinstance(spec, torch.nn.Module):
-        module = spec
-    else:
-        try:
-            factory = load_factory(str(spec))
-        except CliError as exc:
-            raise ValidateError(str(exc).replace("--model ", "--torch ", 1).replace("--model", "--torch")) from exc
-        try:
-            module = factory()
-        except Exception as exc:  # noqa: BLE001 - user code
-            raise ValidateError(f"--torch {spec}: the factory raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(module, torch.nn.Module):
-            raise ValidateError(f"--torch {spec}: the factory returned a {type(module).__name__}, not a torch.nn.Module")
-    if weights is not None:
-        try:
-            load_checkpoint(module, str(weights))
-        except CliError as exc:
-            raise ValidateError(str(exc)) from exc
-    return module.eval()
+    try:
+        if isinstance(spec, torch.nn.Module):
+            if weights is not None:
+                load_checkpoint(spec, str(weights))
+            return spec.eval()
+        return build_model(str(spec), str(weights) if weights is not None else None, flag="--torch")
+    except CliError as exc:
+        raise ValidateError(str(exc)) from exc
