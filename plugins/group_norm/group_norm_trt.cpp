@@ -104,10 +104,7 @@ Status ValidateKnown(const GroupNormAttrs& attrs, std::vector<int64_t> dims, int
 class GroupNormPlugin final : public PluginBase {
  public:
   GroupNormPlugin(const std::string& name, const GroupNormAttrs& attrs, std::vector<FieldValue> values)
-      : PluginBase(name, kOp, SchemaDefault(kGroupNormFields, kGroupNormFieldCount, "plugin_version"),
-                   SchemaDefault(kGroupNormFields, kGroupNormFieldCount, "plugin_namespace")),
-        attrs_(attrs),
-        values_(std::move(values)) {}
+      : PluginBase(name, kOp, kGroupNormFields, kGroupNormFieldCount, std::move(values)), attrs_(attrs) {}
 
   // ---- build ----
   int32_t getOutputDataTypes(DataType* output_types, int32_t nb_outputs, const DataType* input_types,
@@ -219,17 +216,6 @@ class GroupNormPlugin final : public PluginBase {
     });
   }
 
-  const nvinfer1::PluginFieldCollection* getFieldsToSerialize() noexcept override {
-    const nvinfer1::PluginFieldCollection* fc = nullptr;
-    Run("getFieldsToSerialize", [&]() -> Status {
-      serialized_.Clear();
-      serialized_.AddAll(kGroupNormFields, kGroupNormFieldCount, values_.data());
-      fc = serialized_.Collection();
-      return Status::Ok();
-    });
-    return fc;
-  }
-
   const GroupNormAttrs& attrs() const { return attrs_; }
 
  private:
@@ -285,8 +271,6 @@ class GroupNormPlugin final : public PluginBase {
   }
 
   GroupNormAttrs attrs_;
-  std::vector<FieldValue> values_;  // parsed fields, table order (what getFieldsToSerialize writes)
-  SerializedFields serialized_;
   int32_t nb_inputs_ = -1;  // set by configurePlugin / onShapeChange
 };
 

@@ -46,10 +46,7 @@ Status ValidateKnown(const LrnAttrs& attrs, std::vector<int64_t> dims) {
 class LrnPlugin final : public PluginBase {
  public:
   LrnPlugin(const std::string& name, const LrnAttrs& attrs, std::vector<FieldValue> values)
-      : PluginBase(name, kOp, SchemaDefault(kLocalResponseNormFields, kLocalResponseNormFieldCount, "plugin_version"),
-                   SchemaDefault(kLocalResponseNormFields, kLocalResponseNormFieldCount, "plugin_namespace")),
-        attrs_(attrs),
-        values_(std::move(values)) {}
+      : PluginBase(name, kOp, kLocalResponseNormFields, kLocalResponseNormFieldCount, std::move(values)), attrs_(attrs) {}
 
   // ---- build ----
   int32_t getOutputDataTypes(DataType* output_types, int32_t nb_outputs, const DataType* input_types,
@@ -132,17 +129,6 @@ class LrnPlugin final : public PluginBase {
     });
   }
 
-  const nvinfer1::PluginFieldCollection* getFieldsToSerialize() noexcept override {
-    const nvinfer1::PluginFieldCollection* fc = nullptr;
-    Run("getFieldsToSerialize", [&]() -> Status {
-      serialized_.Clear();
-      serialized_.AddAll(kLocalResponseNormFields, kLocalResponseNormFieldCount, values_.data());
-      fc = serialized_.Collection();
-      return Status::Ok();
-    });
-    return fc;
-  }
-
  private:
   PluginBase* CloneImpl() const override { return new LrnPlugin(*this); }
 
@@ -159,8 +145,6 @@ class LrnPlugin final : public PluginBase {
   }
 
   LrnAttrs attrs_;
-  std::vector<FieldValue> values_;  // parsed fields, table order (what getFieldsToSerialize writes)
-  SerializedFields serialized_;
 };
 
 }  // namespace

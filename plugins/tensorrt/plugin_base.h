@@ -21,9 +21,12 @@ class PluginBase : public nvinfer1::IPluginV3,
                    public nvinfer1::IPluginV3OneBuild,
                    public nvinfer1::IPluginV3OneRuntime {
  public:
-  // `op`, `version` and `ns` point at static strings (the generated tables).
-  PluginBase(std::string layer_name, const char* op, const char* version, const char* ns)
-      : layer_name_(std::move(layer_name)), op_(op), version_(version), namespace_(ns) {}
+  // `op` and `specs` are the op's generated table (static storage); version and namespace are its
+  // defaults; `values` the parsed fields in table order (what getFieldsToSerialize writes).
+  PluginBase(std::string layer_name, const char* op, const FieldSpec* specs, int count, std::vector<FieldValue> values)
+      : layer_name_(std::move(layer_name)), op_(op), version_(SchemaDefault(specs, count, "plugin_version")),
+        namespace_(SchemaDefault(specs, count, "plugin_namespace")), specs_(specs), count_(count),
+        values_(std::move(values)) {}
   ~PluginBase() override = default;
 
   // IPluginV3
@@ -66,6 +69,18 @@ class PluginBase : public nvinfer1::IPluginV3,
 
   nvinfer1::IErrorRecorder* recorder() const noexcept { return recorder_; }
 
+  // IPluginV3OneRuntime: the parsed fields, which the creator's createPlugin reads back.
+  const nvinfer1::PluginFieldCollection* getFieldsToSerialize() noexcept override {
+    const nvinfer1::PluginFieldCollection* fc = nullptr;
+    Run("getFieldsToSerialize", [&]() -> Status {
+      serialized_.Clear();
+      serialized_.AddAll(specs_, count_, values_.data());
+      fc = serialized_.Collection();
+      return Status::Ok();
+    });
+    return fc;
+  }
+
  protected:
   PluginBase(const PluginBase&) = default;
 
@@ -93,6 +108,10 @@ class PluginBase : public nvinfer1::IPluginV3,
   const char* op_;
   const char* version_;
   const char* namespace_;
+  const FieldSpec* specs_;
+  int count_;
+  std::vector<FieldValue> values_;
+  SerializedFields serialized_;
   nvinfer1::IErrorRecorder* recorder_ = nullptr;
 };
 
