@@ -4,7 +4,9 @@
 // returns nullptr from GetApi(ORT_API_VERSION); using it would crash, so we ask for API 1 (every
 // runtime has it) only to create a clear error status.
 #include <exception>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../common/op_fields.generated.h"
@@ -24,7 +26,7 @@ namespace {
 using AppendFn = void (*)(std::vector<const OrtCustomOp*>&);
 constexpr AppendFn kOpTable[] = {&AppendGroupNormOrtOps, &AppendLrnOrtOps};
 
-OrtStatus* Register(const OrtApi& api, OrtSessionOptions* options) {
+OrtStatus* CreateDomain(const OrtApi& api, OrtCustomOpDomain*& out) {
   std::vector<const OrtCustomOp*> ops;
   for (AppendFn append : kOpTable) append(ops);
   OrtCustomOpDomain* domain = nullptr;
@@ -35,8 +37,46 @@ OrtStatus* Register(const OrtApi& api, OrtSessionOptions* options) {
       return st;
     }
   }
-  // The session options keep a pointer to the domain; it must outlive every session made from
-  // them, so it is deliberately never released (one small object per registration).
+  out = domain;
+  return nullptr;
+}
+
+// The explicit registry of domains: one per ONNX Runtime API table (in practice one per process).
+// Session options keep a pointer to the domain and sessions read it when they are created, so it
+// must outlive them all; its contents never change, so every registration shares it. Sharing it
+// keeps memory flat however many session options register the library (a domain per
+// registration used to cost ~190 bytes each, never freed). Never released: at process exit ONNX
+// Runtime may already be gone.
+class DomainRegistry {
+ public:
+  OrtStatus* Get(const OrtApi& api, OrtCustomOpDomain*& out) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : entries_) {
+      if (entry.first == &api) {
+        out = entry.second;
+        return nullptr;
+      }
+    }
+    OrtCustomOpDomain* domain = nullptr;
+    if (OrtStatus* st = CreateDomain(api, domain)) return st;
+    entries_.emplace_back(&api, domain);
+    out = domain;
+    return nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<const OrtApi*, OrtCustomOpDomain*>> entries_;
+};
+
+DomainRegistry& Domains() {
+  static DomainRegistry* registry = new DomainRegistry();  // never destroyed (see above)
+  return *registry;
+}
+
+OrtStatus* Register(const OrtApi& api, OrtSessionOptions* options) {
+  OrtCustomOpDomain* domain = nullptr;
+  if (OrtStatus* st = Domains().Get(api, domain)) return st;
   return api.AddCustomOpDomain(options, domain);
 }
 
