@@ -60,13 +60,13 @@ def plain_lrn(x, size, alpha, beta, bias, window, dtype: str) -> np.ndarray:
     """LRN evaluated op by op in `dtype`."""
     t = np_dtype(dtype)
     xd = cast(x, dtype)
-    before, after = lrn.window_extent(size, window)
+    before, after = lrn.clamped_window_extent(size, window, xd.shape[1])
     sq = xd * xd
     pad = [(0, 0)] * xd.ndim
     pad[1] = (before, after)
     padded = np.pad(sq, pad)
     s = np.zeros_like(xd)
-    for off in range(size):
+    for off in range(before + after + 1):
         s = s + np.take(padded, np.arange(off, off + xd.shape[1]), axis=1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return xd / (t.type(bias) + t.type(alpha / size) * s) ** t.type(beta)

@@ -59,6 +59,14 @@ def window_extent(size: int, window: str) -> tuple[int, int]:
     raise ValueError(f"LocalResponseNorm: window={window!r} is not 'onnx' or 'pytorch'")
 
 
+def clamped_window_extent(size: int, window: str, channels: int) -> tuple[int, int]:
+    """window_extent limited to what a tensor of `channels` channels can reach: channels further
+    than C - 1 away are always outside the tensor and add nothing (keeps huge sizes cheap)."""
+    before, after = window_extent(size, window)
+    reach = max(channels - 1, 0)
+    return min(before, reach), min(after, reach)
+
+
 def reference(
     x: np.ndarray,
     size: int,
@@ -72,15 +80,15 @@ def reference(
         raise ValueError(f"LocalResponseNorm: X must have rank >= 2, got shape {x.shape}")
     if size < 1:
         raise ValueError(f"LocalResponseNorm: size={size} must be >= 1")
-    before, after = window_extent(size, window)
     xd = np.asarray(x, dtype=np.float64)
     channels = xd.shape[1]
+    before, after = clamped_window_extent(size, window, channels)
     squares = xd * xd
     pad = [(0, 0)] * xd.ndim
     pad[1] = (before, after)
     padded = np.pad(squares, pad)
     window_sum = np.zeros_like(xd)
-    for offset in range(size):
+    for offset in range(before + after + 1):
         window_sum += np.take(padded, np.arange(offset, offset + channels), axis=1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return xd / (bias + alpha / size * window_sum) ** beta
