@@ -14,12 +14,12 @@ PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 PYTRITON := nvidia-pytriton==0.7.0
 
-.PHONY: all setup install test demo bench headers clean distclean help
+.PHONY: all setup install test test-sanitize demo bench headers clean distclean help
 
 all: install
 
 help:
-	@echo "make demo | make test | make bench | make install | make headers | make clean"
+	@echo "make demo | make test | make test-sanitize | make bench | make install | make headers | make clean"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ install setup: $(STAMPS)/install
 
 test: $(STAMPS)/install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The C++ built with AddressSanitizer + UndefinedBehaviorSanitizer (build/sanitize), the native
+# test suites run against it (scripts/test_sanitize.sh). .ci/run runs it after `make test`.
+test-sanitize: $(STAMPS)/install
+	VENV=$(VENV) bash scripts/test_sanitize.sh $(PYTEST_ARGS)
 
 demo: $(STAMPS)/install
 	$(PY) -P -m normdeploy.demo

@@ -153,3 +153,19 @@ ND_EXPORT int nd_simt_bad_launch(char* err, size_t err_len) {
   if (!st.ok()) return Fail(err, err_len, st.message());
   return 0;
 }
+
+// Deliberate defects, for tests/test_sanitizers.py to prove that a sanitized build reports what
+// it should (a harness that cannot fail proves nothing). Never called by the kernel tests.
+//   1: heap-buffer-overflow (AddressSanitizer)   2: signed integer overflow (UBSan)
+ND_EXPORT int nd_sanitizer_selftest(int which, int value) {
+  if (which == 1) {
+    std::vector<int> v(static_cast<size_t>(value > 0 ? value : 1));
+    int* p = v.data();
+    return p[v.size()];  // one past the end
+  }
+  if (which == 2) {
+    int x = value;
+    return x + 2147483647;  // overflows for value >= 1
+  }
+  return -1;
+}
