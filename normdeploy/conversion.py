@@ -52,6 +52,7 @@ class ConvertReport:
     direction: str
     counts: Counter = field(default_factory=Counter)
     skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # fix-ups of the input, e.g. sorting its nodes
 
     @property
     def total(self) -> int:
@@ -63,6 +64,7 @@ class ConvertReport:
         if self.skipped:
             lines.append(f"left alone ({len(self.skipped)}):")
             lines += [f"  {s.pattern} at node '{s.node}': {s.reason}" for s in self.skipped]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
 
@@ -137,6 +139,9 @@ class _ToCustom:
             fn(node)
         except SchemaError as exc:  # e.g. an attribute value our op does not accept
             self.skip(pattern, node, str(exc))
+        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError) as exc:
+            # a malformed standard node (missing input, attribute of another type, ...): left as it is
+            self.skip(pattern, node, f"malformed node, left as it is ({type(exc).__name__}: {exc})")
 
     def run(self) -> onnx.ModelProto:
         passes: list[tuple[str, Callable[[onnx.NodeProto], bool]]] = [
@@ -163,6 +168,10 @@ class _ToCustom:
         x, scale, bias = (list(node.input) + ["", "", ""])[:3]
         groups = attribute(node, "num_groups")
         eps = attribute(node, "epsilon", 1e-5)
+        if not isinstance(groups, int) or groups < 1:
+            self.skip(f"GroupNormalization-{21 if opset >= 21 else 18}", node,
+                      f"attribute 'num_groups' = {groups!r} is not an int >= 1")
+            return False
         if opset >= 21:
             if attribute(node, "stash_type", 1) != 1:
                 self.skip("GroupNormalization-21", node, "stash_type is not float32 (our op always "
@@ -180,11 +189,18 @@ class _ToCustom:
             if s is None or b is None:
                 self.skip(pattern, node, "scale/bias are not constants (needed to expand them per channel)")
                 return False
+            if channels % groups:
+                self.skip(pattern, node, f"num_groups={groups} does not divide C={channels}")
+                return False
+            if channels > MAX_EXPANDED_CHANNELS or s.size != groups or b.size != groups:
+                self.skip(pattern, node, f"scale/bias of {s.size}/{b.size} values for num_groups={groups} cannot be "
+                          f"expanded to C={channels} channels (more than {MAX_EXPANDED_CHANNELS} or not one per group)")
+                return False
             repeat = channels // groups
             scale = self.g.add_initializer(scale or "gn_scale", np.repeat(s.reshape(-1), repeat))
             bias = self.g.add_initializer(bias or "gn_bias", np.repeat(b.reshape(-1), repeat))
         new = make_custom_node("GroupNorm", [x, scale, bias], [node.output[0]], name=_name(node),
-                               num_groups=int(groups), epsilon=float(eps))
+                               num_groups=groups, epsilon=eps)
         self.g.replace([node], [new])
         self.report.counts[pattern] += 1
         return True
@@ -230,7 +246,7 @@ class _ToCustom:
                 # a broadcast scalar: the TorchScript exporter's ones/zeros for affine=False
                 if float(value.reshape(())) != identity:
                     channels = self.channels(x)
-                    if channels is None:
+                    if channels is None or channels > MAX_EXPANDED_CHANNELS:
                         continue
                     inputs[slot] = g.add_initializer(f"gn_{op_type.lower()}", np.full(channels, value.reshape(())))
             else:
@@ -300,10 +316,11 @@ class _ToCustom:
 
     # -- LRN --
     def standard_lrn(self, node: onnx.NodeProto) -> bool:
+        # the values as written: a missing or mistyped one is refused by the schema (left alone)
+        given = {"size": attribute(node, "size"), "alpha": attribute(node, "alpha", 1e-4),
+                 "beta": attribute(node, "beta", 0.75), "bias": attribute(node, "bias", 1.0)}
         new = make_custom_node("LocalResponseNorm", [node.input[0]], [node.output[0]], name=_name(node),
-                               size=int(attribute(node, "size")), alpha=float(attribute(node, "alpha", 1e-4)),
-                               beta=float(attribute(node, "beta", 0.75)), bias=float(attribute(node, "bias", 1.0)),
-                               window="onnx")
+                               **{k: v for k, v in given.items() if v is not None}, window="onnx")
         self.g.replace([node], [new])
         self.report.counts["LRN"] += 1
         return True
@@ -436,10 +453,24 @@ class _ToCustom:
 
 
 class _ToStandard:
-    def __init__(self, model: onnx.ModelProto, report: ConvertReport) -> None:
+    def __init__(self, model: onnx.ModelProto, report: ConvertReport, source: str = "model") -> None:
         self.g = Graph(model)
         self.report = report
         self.types = value_types(model)
+        self.source = source
+        self._shapes: dict[str, list[int | str | None]] | None = None
+
+    def check_groups(self, node: onnx.NodeProto, x: str, groups: int) -> None:
+        """num_groups must divide a static C: the standard decomposition would run and be wrong."""
+        if self._shapes is None:
+            self._shapes = value_shapes(self.g.model)
+        shape = self._shapes.get(x) or []
+        channels = shape[1] if len(shape) > 1 else None
+        if isinstance(channels, int) and channels > 0 and channels % groups:
+            from .model_checks import quoted
+
+            raise ConvertError(f"{self.source}: node {quoted(_name(node))}: GroupNorm: num_groups={groups} does not "
+                               f"divide C={channels} (input 'X' dim 1)")
 
     def run(self) -> onnx.ModelProto:
         for node in [n for n in self.g.nodes if n.domain == DOMAIN]:
@@ -467,6 +498,7 @@ class _ToStandard:
         groups = int(attribute(node, "num_groups"))
         eps = float(attribute(node, "epsilon", 1e-5))
         silu = attribute(node, "activation", "none") == "silu"
+        self.check_groups(node, x, groups)
         out = node.output[0]
         norm_out = g.unique_name(out + "_gn") if silu else out
         nodes: list[onnx.NodeProto] = []
@@ -583,33 +615,73 @@ def check_opset(model: onnx.ModelProto, what: str = "model") -> int:
     return opset
 
 
-def convert_model(model: onnx.ModelProto, to: Direction = "custom") -> tuple[onnx.ModelProto, ConvertReport]:
-    """Returns a converted copy of `model` and the report (the input is not modified)."""
+def convert_model(model: onnx.ModelProto, to: Direction = "custom", *,
+                  source: str = "model") -> tuple[onnx.ModelProto, ConvertReport]:
+    """Returns a converted copy of `model` and the report (the input is not modified).
+
+    A broken graph (cycle, input nothing produces, a name produced twice, malformed tensor) or a
+    normdeploy node that cannot run as written raises ConvertError naming `source`, the node, and
+    for attributes the op, attribute and value; nodes out of topological order are sorted (noted
+    in the report)."""
+    from .model_checks import check_custom_nodes, check_model, sort_nodes
+
     if to not in ("custom", "standard"):
         raise ConvertError(f"convert: to={to!r} must be 'custom' or 'standard'")
     register_schemas()
-    check_opset(model)
+    check_opset(model, source)
+    in_order = check_model(model, source)
+    check_custom_nodes(model, source)
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     report = ConvertReport(direction=to)
-    converted = (_ToCustom if to == "custom" else _ToStandard)(copy, report).run()
+    if not in_order:
+        sort_nodes(copy)
+        report.notes.append("the nodes were not in topological order (ONNX requires it); they were sorted")
+    converted = (_ToCustom(copy, report) if to == "custom" else _ToStandard(copy, report, source)).run()
     _fix_opsets(converted)
     return converted, report
 
 
 def load_model(path: str | os.PathLike[str]) -> onnx.ModelProto:
-    """Loads an ONNX file with a clear error when it is missing or not ONNX."""
+    """Loads an ONNX file with a clear error when it is missing, unreadable or not ONNX. External
+    data is checked before it is read (model_checks.check_external_data): only regular files
+    inside the model's folder, within their size."""
+    from .model_checks import check_external_data
+
     p = Path(path)
-    if not p.is_file():
+    if p.is_dir():
+        raise ConvertError(f"{p} is a directory, not an ONNX file")
+    if not p.exists():
         raise ConvertError(f"no such file: {p}")
+    if not p.is_file():
+        raise ConvertError(f"{p} is not a regular file (a device, pipe or socket); give an ONNX file")
     try:
-        model = onnx.load(str(p))
+        size = p.stat().st_size
+        if size > MAX_MODEL_FILE_BYTES:
+            raise ConvertError(f"{p} is {size} bytes, more than protobuf can read as one ONNX model (2 GiB); "
+                               f"larger models keep their weights in external data files")
+        if size == 0:
+            raise ConvertError(f"{p} is empty (0 bytes), not an ONNX model")
+        model = onnx.load(str(p), load_external_data=False)  # the external data once checked, below
+    except OSError as exc:
+        raise ConvertError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    except ConvertError:
+        raise
     except Exception as exc:  # noqa: BLE001 - protobuf raises several types
-        raise ConvertError(f"{p} is not an ONNX model: {exc}") from exc
-    if not model.graph.node and not model.graph.output:
+        raise ConvertError(f"{p} is not an ONNX model (truncated or corrupt?): {exc}") from exc
+    if not model.HasField("graph"):
         raise ConvertError(f"{p} is not an ONNX model (no graph)")
+    if not model.graph.node and not model.graph.output:
+        raise ConvertError(f"{p} is not an ONNX model (an empty graph: no nodes, no outputs)")
+    check_external_data(model, p)
     return model
 
+
+#: Largest file protobuf can parse as one ONNX model (bigger models keep weights in side files).
+MAX_MODEL_FILE_BYTES = (1 << 31) - 1
+#: Converting GroupNormalization-18 (or affine=False constants) expands per-group values to one per
+#: channel; a declared channel count above this is refused rather than allocated.
+MAX_EXPANDED_CHANNELS = 1 << 24
 
 #: Models above this size are written with their tensors in a side file (protobuf's 2 GiB limit).
 EXTERNAL_DATA_THRESHOLD = 1 << 30
@@ -661,10 +733,16 @@ def _point_external_data(model_file: Path, data_name: str) -> None:
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], to: Direction = "custom") -> ConvertReport:
-    """Converts the ONNX file `src` and writes `dst`; returns what was rewritten and what was not."""
+    """Converts the ONNX file `src` and writes `dst`; returns what was rewritten and what was not.
+    On any error nothing is written: `dst` is left as it was (written atomically)."""
+    if Path(dst).is_dir():
+        raise ConvertError(f"output {dst} is a directory; give a file name")
     model = load_model(src)
-    converted, report = convert_model(model, to)
-    checked_save(converted, dst)
+    converted, report = convert_model(model, to, source=str(src))
+    try:
+        checked_save(converted, dst)
+    except OSError as exc:
+        raise ConvertError(f"cannot write {dst}: {exc.strerror or exc}") from exc
     return report
 
 
@@ -672,13 +750,23 @@ def checked_save(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """onnx.checker, then save_model; a model too large to check in memory is checked from the
     written files, which are removed again if it fails."""
     if model.ByteSize() <= EXTERNAL_DATA_THRESHOLD:
-        onnx.checker.check_model(model)
+        try:
+            onnx.checker.check_model(model)
+        except onnx.checker.ValidationError as exc:
+            raise _invalid(path, exc) from exc
         return save_model(model, path)
     saved = save_model(model, path)
     try:
         onnx.checker.check_model(str(saved))
-    except Exception:
+    except Exception as exc:
         saved.unlink(missing_ok=True)
         (saved.parent / f"{saved.name}.data").unlink(missing_ok=True)
+        if isinstance(exc, onnx.checker.ValidationError):
+            raise _invalid(path, exc) from exc
         raise
     return saved
+
+
+def _invalid(path: str | os.PathLike[str], exc: Exception) -> ConvertError:
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    return ConvertError(f"{path}: not written: the result fails onnx.checker: {first.strip()}")

@@ -10,6 +10,7 @@ Concat, Cast, ...; never the ops under test).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -17,9 +18,15 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-#: Nodes whose value we never try to fold (they are what we match, or have no reference kernel).
-_NO_FOLD = {"LRN", "GroupNormalization", "InstanceNormalization", "If", "Loop", "Scan"}
+#: Nodes whose value we never try to fold: what we match, control flow, and ops whose output size
+#: comes from a value (a hostile Expand to [2**40] must not be allocated) or is random.
+#: ConstantOfShape is folded only when its shape is a small constant (the TorchScript exporter's
+#: LRN padding uses one).
+_NO_FOLD = {"LRN", "GroupNormalization", "InstanceNormalization", "If", "Loop", "Scan", "Expand", "Tile", "Range",
+            "Resize", "Upsample", "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+            "Multinomial", "Bernoulli"}
 _MAX_FOLD_NODES = 64
+_MAX_FOLD_ELEMENTS = 1 << 16
 
 
 def subgraph_inputs(node: onnx.NodeProto) -> set[str]:
@@ -137,6 +144,8 @@ class Graph:
                 continue
             if id(node) in seen:
                 continue
+            if node.op_type == "ConstantOfShape" and not self._small_shape(node.input[0] if node.input else ""):
+                return None
             seen.add(id(node))
             needed.append(node)
             if len(needed) > _MAX_FOLD_NODES:
@@ -154,6 +163,14 @@ class Graph:
             return np.asarray(value)
         except Exception:  # noqa: BLE001 - anything the evaluator cannot do simply is not a constant
             return None
+
+    def _small_shape(self, name: str) -> bool:
+        """True when `name` is (or folds to) a constant shape of at most _MAX_FOLD_ELEMENTS elements."""
+        shape = self.constant(name)
+        if shape is None or shape.ndim != 1 or shape.dtype.kind not in "iu":
+            return False
+        dims = [int(d) for d in shape]
+        return all(d >= 0 for d in dims) and math.prod(dims) <= _MAX_FOLD_ELEMENTS
 
     def add_initializer(self, base: str, value: np.ndarray) -> str:
         name = self.unique_name(base)
@@ -208,7 +225,7 @@ def attribute(node: onnx.NodeProto, name: str, default=None):
     for attr in node.attribute:
         if attr.name == name:
             value = helper.get_attribute_value(attr)
-            return value.decode() if isinstance(value, bytes) else value
+            return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
     return default
 
 

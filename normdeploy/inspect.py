@@ -11,7 +11,7 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from .ops import DOMAIN, PLUGIN_NAMESPACE, REGISTRY, SchemaError, get, validate_attributes
+from .ops import DOMAIN, PLUGIN_NAMESPACE
 
 _STANDARD_NORMS = ("GroupNormalization", "InstanceNormalization", "LRN")
 
@@ -57,43 +57,51 @@ class Inspection:
         return "\n".join(lines)
 
 
+def _shown(value: Any) -> Any:
+    """An attribute value as inspect shows it: tensors and graphs as a one-line summary."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float):
+        return float(f"{value:.7g}")  # ONNX floats are float32: show them as such
+    if isinstance(value, onnx.TensorProto):
+        kind = onnx.TensorProto.DataType.Name(value.data_type) if value.data_type in onnx.TensorProto.DataType.values() \
+            else str(value.data_type)
+        return f"<tensor {kind.lower()} {list(value.dims)}>"
+    if isinstance(value, onnx.GraphProto):
+        return f"<graph {value.name!r}>"
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    if isinstance(value, (int, str)) or value is None:
+        return value
+    return f"<{type(value).__name__}>"
+
+
 def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     out = {}
     for a in sorted(node.attribute, key=lambda a: a.name):
-        v = helper.get_attribute_value(a)
-        if isinstance(v, bytes):
-            v = v.decode()
-        elif isinstance(v, float):
-            v = float(f"{v:.7g}")  # ONNX floats are float32: show them as such
-        out[a.name] = v
+        out[a.name] = _shown(helper.get_attribute_value(a)) if a.type != onnx.AttributeProto.UNDEFINED else None
     return out
 
 
 def inspect_model(model: onnx.ModelProto | str | Path) -> Inspection:
     from .conversion import load_model
+    from .model_checks import check_model, custom_node_problem
 
     source = str(model) if not isinstance(model, onnx.ModelProto) else "<model>"
     if not isinstance(model, onnx.ModelProto):
         model = load_model(model)
+    check_model(model, source)  # a broken graph is an error, not something to list
     info = Inspection(source=source, ir_version=model.ir_version,
                       opsets={o.domain: o.version for o in model.opset_import})
-    known = {spec.name for spec in REGISTRY}
     even_lrn = 0
-    for node in model.graph.node:
+    for index, node in enumerate(model.graph.node):
         if node.domain == DOMAIN:
-            attrs = _attrs(node)
-            problem = None
-            if node.op_type not in known:
-                problem = f"unknown normdeploy op (known: {sorted(known)})"
-            else:
-                try:
-                    validate_attributes(get(node.op_type), attrs)
-                except SchemaError as exc:
-                    problem = str(exc)
-            info.custom_nodes.append(NodeInfo(node.name or node.output[0], node.op_type, attrs, problem))
+            name = node.name or next((o for o in node.output if o), f"#{index}")
+            info.custom_nodes.append(NodeInfo(name, node.op_type, _attrs(node), custom_node_problem(node)))
         elif node.domain in ("", "ai.onnx") and node.op_type in _STANDARD_NORMS:
             info.standard_norms[node.op_type] += 1
-            if node.op_type == "LRN" and int(_attrs(node).get("size", 1)) % 2 == 0:
+            size = _attrs(node).get("size", 1)
+            if node.op_type == "LRN" and isinstance(size, int) and size % 2 == 0:
                 even_lrn += 1
     broken = [n for n in info.custom_nodes if n.problem]
     if info.custom_nodes:

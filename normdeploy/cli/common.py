@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -94,19 +95,22 @@ def build_model(spec: str, weights: str | None = None, flag: str = "--model") ->
 def load_checkpoint(model: Any, path: str) -> None:
     """Loads a state_dict (or a checkpoint dict holding one under 'state_dict' / 'model') with
     torch.load(weights_only=True): a pickle that would run code is refused, not executed."""
-    import pickle
+    import warnings
 
     import torch
 
     p = Path(path)
+    if p.is_dir():
+        raise CliError(f"--weights {path}: is a directory, not a checkpoint file")
     if not p.is_file():
         raise CliError(f"--weights {path}: no such file")
     try:
-        data = torch.load(str(p), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says enough
+            warnings.simplefilter("ignore")
+            data = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a broken or hostile file raises anything (IndexError, struct.error, ...)
         raise CliError(f"--weights {path}: refused or unreadable: torch.load(weights_only=True) loads plain "
-                       f"tensors only, and this file is not such a checkpoint ({first})") from exc
+                       f"tensors only, and this file is not such a checkpoint ({_load_failure(exc)})") from exc
     state = data
     if isinstance(data, dict):
         for key in ("state_dict", "model", "model_state_dict"):
@@ -114,8 +118,10 @@ def load_checkpoint(model: Any, path: str) -> None:
                 state = data[key]
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        bad = next((f"; its entry {k!r} is of type {type(v).__name__}, not a tensor" for k, v in state.items()
+                    if not isinstance(v, torch.Tensor)), "") if isinstance(state, dict) else ""
         raise CliError(f"--weights {path}: expected a state_dict (names -> tensors) or a checkpoint dict with "
-                       f"'state_dict'/'model', got {type(state).__name__}")
+                       f"'state_dict'/'model', got {type(state).__name__}{bad}")
     expected = set(model.state_dict())
     missing = sorted(expected - set(state))
     unexpected = sorted(set(state) - expected)
@@ -125,3 +131,15 @@ def load_checkpoint(model: Any, path: str) -> None:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # shape mismatches
         raise CliError(f"--weights {path}: {exc}") from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """The informative line of torch.load's error (it wraps the reason in advice to turn
+    weights_only off, which would run the file's code)."""
+    noise = ("Weights only load failed", "Please file an issue", "Check the documentation", "In PyTorch 2.6")
+    prefix = "" if isinstance(exc, pickle.UnpicklingError) else f"{type(exc).__name__}: "
+    for line in str(exc).splitlines():
+        line = line.replace("WeightsUnpickler error:", "").strip()
+        if line and not line.startswith(noise):
+            return prefix + line
+    return type(exc).__name__

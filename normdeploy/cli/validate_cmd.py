@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rtol", action="append", default=[], metavar="[OUTPUT:]VALUE",
                    help="relative tolerance for every output, or for one output (repeatable)")
     p.add_argument("--report-dir", metavar="DIR", help="where report.json and report.html go "
-                   "(default validate-report/<model stem>/)")
+                   "(default validate-report/<model stem>/); written only once the comparison ran, each file "
+                   "atomically: on exit code 2 nothing there is created or changed")
     p.add_argument("--no-localize", action="store_true", help="on a mismatch, do not look for the first diverging node")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
     p.add_argument("--no-tensorrt", action="store_true", help="do not try TensorRT")

@@ -135,7 +135,10 @@ def _describe_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         kinds = {type(v) for v in value}
         return "a list of ints" if kinds <= {int} else "a list of floats" if kinds <= {int, float} else "a list"
-    return type(value).__name__
+    # onnx attribute values the C++ parser does not read at all (onnx is not imported here)
+    protos = {"TensorProto": "a tensor", "SparseTensorProto": "a sparse tensor", "GraphProto": "a graph",
+              "TypeProto": "a type"}
+    return protos.get(type(value).__name__, type(value).__name__)
 
 
 def check_attribute(op: str, attr: Attribute, value: object) -> AttrValue:

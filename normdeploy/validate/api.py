@@ -13,12 +13,12 @@ import numpy as np
 
 from .compare import PairResult, RunnerFailure, compare, quiet_polygraphy, run_runners
 from .errors import ValidateError
-from .inputs import (Feed, InputSpec, check_feed, load_feeds, normalize_shapes, parse_val_range, random_feeds,
-                     resolve_shapes)
+from .inputs import (Feed, InputSpec, check_feed, check_sizes, load_feeds, normalize_shapes, parse_val_range,
+                     random_feeds, resolve_shapes)
 from .localize import Localization, localize as localize_divergence
 from .models import ModelPair, load_pair
 from .progress import Progress
-from .report import FORMAT_VERSION, RunnerInfo, pair_json, summary_text, versions, write_json
+from .report import FORMAT_VERSION, RunnerInfo, json_text, pair_json, summary_text, versions, write_atomically
 from .runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, OrtRunner, TorchCpuRunner, load_torch_module, ort_session
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, ToleranceArg, ToleranceSettings
 
@@ -73,7 +73,11 @@ def _feeds(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range
         info = {"source": "files", "files": files, "iterations": len(feeds), "notes": notes}
     else:
         overrides = normalize_shapes(input_shapes, specs)
-        shapes, notes = resolve_shapes(specs, overrides)
+        try:  # what the model declares (negative or huge dims): name the model
+            shapes, notes = resolve_shapes(specs, overrides)
+            check_sizes(specs, shapes)
+        except ValidateError as exc:
+            raise ValidateError(f"model {pair.label}: {exc}") from exc
         ranges = _ranges(val_range)
         feeds = random_feeds(specs, shapes, seed=seed, val_range=ranges, iterations=iterations)
         info = {"source": "random", "files": [], "seed": seed, "val_range": _range_json(ranges),
@@ -231,14 +235,30 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerance
     }
 
 
+def _check_report_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValidateError(f"--report-dir {out_dir}: exists and is not a folder")
+
+
 def _write(report: dict[str, Any], out_dir: Path, html: bool, comparisons: Sequence[PairResult], run_results: Any) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Renders both files in memory, then writes each to a temporary file and renames it (the page
+    first, report.json last): a failure leaves the folder's earlier files as they were, never a
+    half-written report. The folder is created only here, once there is a report to write."""
+    _check_report_dir(out_dir)
     report["files"] = {"json": str(out_dir / "report.json"), "html": str(out_dir / "report.html") if html else None}
-    write_json(report, out_dir / "report.json")
+    page = None
     if html:
         from .html import make_plots, render
 
-        (out_dir / "report.html").write_text(render(report, make_plots(comparisons, run_results)))
+        page = render(report, make_plots(comparisons, run_results))
+    text = json_text(report)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if page is not None:
+            write_atomically(out_dir / "report.html", page)
+        write_atomically(out_dir / "report.json", text)
+    except OSError as exc:
+        raise ValidateError(f"--report-dir {out_dir}: cannot write the report: {exc.strerror or exc}") from exc
 
 
 def validate(
@@ -275,11 +295,15 @@ def validate(
                   in DEFAULT_TOLERANCES.
     report_dir:   where report.json / report.html go (default validate-report/<model stem>/;
                   False writes nothing). progress: None = a bar when stderr is a terminal.
+                  Written only when the comparison ran (also when it failed); on a ValidateError
+                  nothing is created or changed there. Each file is written atomically.
 
     Raises ValidateError for bad arguments or input; a mismatch gives ``passed=False``.
     """
     seed = _check_int(seed, "seed", 0)
     iterations = _check_int(iterations, "iterations", 1)
+    if report_dir is not None and report_dir is not False:
+        _check_report_dir(Path(report_dir))  # before the run, not after it
     with quiet_polygraphy(verbose):
         pair = load_pair(model, reference)
         feeds, input_info = _feeds(pair, inputs, input_shapes, seed, val_range, iterations)

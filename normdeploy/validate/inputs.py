@@ -12,6 +12,7 @@ and polygraphy have no bfloat16 type); the runners cast them back.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from .errors import ValidateError
 
 BATCH_DEFAULT = 2
 OTHER_DEFAULTS = (32, 48, 64, 80, 96, 112, 128)
+#: Random inputs above this many bytes per iteration (all inputs together) are refused before
+#: anything is allocated: a model declaring [2**40, 3, 224, 224] must not take the machine down.
+MAX_INPUT_BYTES = 1 << 30
 
 Feed = dict[str, np.ndarray]
 
@@ -156,6 +160,10 @@ def resolve_shapes(specs: Sequence[InputSpec], overrides: Mapping[str, Sequence[
             continue
         if spec.dims is None:
             raise ValidateError(f"input {spec.name!r} has no shape in the model; give one with --input-shape {spec.name}:DIMS")
+        negative = [d for d in spec.dims if isinstance(d, int) and d < 0]
+        if negative:
+            raise ValidateError(f"input {spec.describe()} declares a negative dim ({negative[0]}); give its "
+                                f"shape with --input-shape {spec.name}:DIMS")
         shape_list: list[int] = []
         chosen: list[str] = []
         for axis, dim in enumerate(spec.dims):
@@ -175,6 +183,29 @@ def resolve_shapes(specs: Sequence[InputSpec], overrides: Mapping[str, Sequence[
         if chosen:
             notes.append(f"input {spec.name}: dynamic dims set by default: {', '.join(chosen)} (override with --input-shape)")
     return shapes, notes
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("EiB", 1 << 60), ("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def check_sizes(specs: Sequence[InputSpec], shapes: Mapping[str, Sequence[int]], limit: int | None = None) -> None:
+    """Refuses random inputs larger than `limit` (default MAX_INPUT_BYTES) bytes per iteration,
+    naming the largest input, its shape and size (Python integers: no overflow, nothing allocated)."""
+    limit = MAX_INPUT_BYTES if limit is None else limit
+    sizes = {s.name: math.prod(int(d) for d in shapes[s.name]) * s.carrier.itemsize for s in specs}
+    total = sum(sizes.values())
+    if total <= limit:
+        return
+    name = max(sizes, key=lambda n: sizes[n])
+    spec = find_input(specs, name, "input")
+    size = f"{sizes[name]} bytes" + (f" ({_bytes(sizes[name])})" if sizes[name] >= 1 << 20 else "")
+    raise ValidateError(f"input {name!r} of shape {_fmt(shapes[name])} ({spec.dtype.name}) would take {size}; validate "
+                        f"makes at most {_bytes(limit)} of random inputs per iteration: give a smaller shape with "
+                        f"--input-shape {name}:DIMS")
 
 
 def parse_val_range(texts: Sequence[str]) -> dict[str, tuple[float, float]]:

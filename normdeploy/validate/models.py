@@ -55,21 +55,34 @@ def count_custom_nodes(model: Any) -> dict[str, int]:
 def _load(path: Path, what: str) -> Any:
     from ..conversion import ConvertError, load_model
 
-    if not path.is_file():
+    if not path.exists():
         raise ValidateError(f"{what} {path}: no such file")
     try:
         return load_model(path)
     except ConvertError as exc:
-        raise ValidateError(f"{what} {path}: {exc}") from exc
+        message = str(exc)  # load_model's messages name the file: do not name it twice
+        raise ValidateError(f"{what} {message}" if message.startswith(str(path)) else f"{what} {path}: {message}") from exc
 
 
-def _convert(model: Any, to: str, what: str) -> tuple[Any, str]:
+def _check(model: Any, label: str) -> None:
+    """A broken graph (cycle, missing input, name defined twice, bad tensor) is bad input."""
+    from ..conversion import ConvertError
+    from ..model_checks import check_model
+
+    try:
+        check_model(model, label)
+    except ConvertError as exc:
+        raise ValidateError(str(exc)) from exc
+
+
+def _convert(model: Any, to: str, source: str) -> tuple[Any, str]:
     from ..conversion import ConvertError, convert_model
 
     try:
-        converted, report = convert_model(model, to)  # type: ignore[arg-type]
+        converted, report = convert_model(model, to, source=source)  # type: ignore[arg-type]
     except ConvertError as exc:
-        raise ValidateError(f"{what}: cannot convert to {to}: {exc}") from exc
+        hint = " for the reference; --reference STD.onnx gives one instead" if to == "standard" else ""
+        raise ValidateError(f"{exc} (validate converts the model to {to} ops{hint})") from exc
     lines = [line.strip() for line in report.summary().splitlines()]
     return converted, lines[0] + (" (" + "; ".join(lines[1:]) + ")" if len(lines) > 1 else "")
 
@@ -90,12 +103,13 @@ def load_pair(model: str | os.PathLike[str] | Any, reference: str | os.PathLike[
     else:
         path, proto = Path(f"{model.graph.name or 'model'}.onnx"), model
         label = f"<in-memory model {model.graph.name!r}>"
+    _check(proto, label)
     counts = count_custom_nodes(proto)
     notes: list[str] = []
     if counts:
         custom, custom_origin = proto, "the model as given"
     else:
-        custom, summary = _convert(proto, "custom", f"model {path}")
+        custom, summary = _convert(proto, "custom", label)
         custom_origin = "convert --to custom of the model"
         notes.append(summary)
         counts = count_custom_nodes(custom)
@@ -108,12 +122,13 @@ def load_pair(model: str | os.PathLike[str] | Any, reference: str | os.PathLike[
             ref, ref_origin = _load(ref_path, "--reference"), f"{ref_path} (--reference)"
         else:
             ref, ref_origin, ref_path = reference, "the given reference model", Path("reference")
+        _check(ref, f"--reference {ref_path}")
         if count_custom_nodes(ref):
             raise ValidateError(f"--reference {ref_path}: it contains normdeploy nodes ({count_custom_nodes(ref)}); "
                                 f"give a standard-op model (normdeploy convert --to standard)")
         _same_io(custom, ref, f"--reference {ref_path}")
     elif count_custom_nodes(proto):
-        ref, summary = _convert(proto, "standard", f"model {path}")
+        ref, summary = _convert(proto, "standard", label)
         ref_origin = "convert --to standard of the model"
         notes.append(summary)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -72,8 +73,23 @@ def pair_json(pair: PairResult) -> dict[str, Any]:
             "first_failed_iteration": pair.first_failed_iteration, "outputs": outputs}
 
 
+def json_text(report: dict[str, Any]) -> str:
+    return json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n"
+
+
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.write_text(json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n")
+    write_atomically(path, json_text(report))
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes a temporary file beside `path`, then renames it: `path` is never half-written."""
+    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ------------------------------------------------------------------------------------------------
