@@ -250,6 +250,18 @@ inline unsigned IndexSource(unsigned lane, unsigned src, unsigned width) {
 
 }  // namespace detail
 
+// Test hook (CPU layer only): run only the tail of every grid launched from this thread. With
+// grid_tail = {num, den} (0 <= num < den), a launch of B blocks runs the blocks i with
+// i * den >= num * B, by linear block index, and skips the others as if they had returned at
+// once. Lets tests check the highest addresses of tensors far too large to run whole on the CPU
+// (64-bit indexing): the kernels here index blocks group-major, so a tail of every grid is the
+// same last groups in each. {0, 1} (the default) runs everything.
+struct GridTail {
+  uint64_t num = 0;
+  uint64_t den = 1;
+};
+inline thread_local GridTail grid_tail;
+
 // Synchronous launch: one std::thread per CUDA thread of a block, blocks one after another.
 template <typename... KArgs, typename... Args>
 cudaError_t Launch(dim3 grid, dim3 block, size_t shared_bytes, void (*kernel)(KArgs...), Args... args) {
@@ -264,6 +276,12 @@ cudaError_t Launch(dim3 grid, dim3 block, size_t shared_bytes, void (*kernel)(KA
     detail::last_error = cudaErrorInvalidValue;
     return cudaErrorInvalidValue;
   }
+  const GridTail tail = grid_tail;
+  uint64_t first = 0;  // ceil(num * blocks / den) without overflow (den <= 2^32)
+  if (tail.den > 1 && tail.den <= (uint64_t{1} << 32) && tail.num < tail.den) {
+    const uint64_t q = blocks / tail.den, r = blocks % tail.den;
+    first = tail.num * q + (tail.num * r + tail.den - 1) / tail.den;
+  }
   detail::Block state(static_cast<unsigned>(threads), shared_bytes);
   state.Reset();
   struct ResetOnCompletion {
@@ -277,7 +295,7 @@ cudaError_t Launch(dim3 grid, dim3 block, size_t shared_bytes, void (*kernel)(KA
     threadIdx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
     blockDim = block;
     gridDim = grid;
-    for (uint64_t i = 0; i < blocks; ++i) {
+    for (uint64_t i = first; i < blocks; ++i) {
       blockIdx = dim3(static_cast<unsigned>(i % grid.x), static_cast<unsigned>((i / grid.x) % grid.y),
                       static_cast<unsigned>(i / (uint64_t{grid.x} * grid.y)));
       kernel(static_cast<KArgs>(args)...);

@@ -154,6 +154,10 @@ ND_EXPORT int nd_simt_bad_launch(char* err, size_t err_len) {
   return 0;
 }
 
+// Runs only the last (den - num) / den of every grid launched from the calling thread (see
+// simt::GridTail); (0, 1) restores whole grids. For the 64-bit indexing tests.
+ND_EXPORT void nd_simt_set_grid_tail(uint64_t num, uint64_t den) { simt::grid_tail = simt::GridTail{num, den}; }
+
 // Deliberate defects, for tests/test_sanitizers.py to prove that a sanitized build reports what
 // it should (a harness that cannot fail proves nothing). Never called by the kernel tests.
 //   1: heap-buffer-overflow (AddressSanitizer)   2: signed integer overflow (UBSan)
