@@ -513,6 +513,10 @@ class _ToStandard:
             t = g.unique_name
             grouped, normed, by_channel, shape_x, shape_c = t("gn_grouped"), t("gn_normed"), t("gn_by_channel"), t("gn_shape"), t("gn_c")
             dtype = self._dtype_of(x)
+            if groups > MAX_EXPANDED_CHANNELS:  # the decomposition stores one scale/bias per group
+                raise ConvertError(f"{self.source}: node '{_name(node)}': GroupNorm: num_groups={groups} is too large "
+                                   f"to decompose into standard ops (at most {MAX_EXPANDED_CHANNELS} groups: C must be a "
+                                   f"multiple of num_groups)")
             ones = self.const("gn_ones", np.ones(groups), dtype)
             zeros = self.const("gn_zeros", np.zeros(groups), dtype)
             nodes += [

@@ -230,6 +230,20 @@ def _reads(node: onnx.NodeProto) -> list[str]:
     return [i for i in node.input if i] + sorted(subgraph_inputs(node))
 
 
+def value_info_problem(vi: onnx.ValueInfoProto) -> str | None:
+    """What is wrong with a declared tensor type (graph input/output, value_info), or None."""
+    if vi.type.WhichOneof("value") != "tensor_type":
+        return None  # sequences, maps, optionals: not ours to judge
+    elem = vi.type.tensor_type.elem_type
+    if elem == onnx.TensorProto.UNDEFINED:
+        return None  # allowed on outputs and intermediates; shape inference fills it in
+    try:
+        helper.tensor_dtype_to_np_dtype(elem)
+    except (KeyError, ValueError, TypeError):
+        return f"declares an unknown element type {elem}"
+    return None
+
+
 def check_model(model: onnx.ModelProto, label: str) -> bool:
     """Raises ConvertError when the top-level graph is broken (see the module docstring) or a
     tensor is malformed; returns whether the nodes are in topological order."""
@@ -241,6 +255,10 @@ def check_model(model: onnx.ModelProto, label: str) -> bool:
             raise ConvertError(f"{label}: tensor {quoted(tensor.name)} {problem}")
     if not graph.output:
         raise ConvertError(f"{label}: the graph declares no outputs")
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        problem = value_info_problem(vi)
+        if problem:
+            raise ConvertError(f"{label}: {quoted(vi.name)} {problem}")
     defined: dict[str, str] = {}
 
     def define(name: str, what: str) -> None:
@@ -260,6 +278,13 @@ def check_model(model: onnx.ModelProto, label: str) -> bool:
     for sparse in graph.sparse_initializer:
         define(sparse.values.name, "a sparse initializer")
     producer: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        seen: set[str] = set()
+        for attr in node.attribute:
+            if attr.name in seen:  # which one counts would depend on the reader
+                raise ConvertError(f"{label}: {node_label(node, index)} has attribute {quoted(attr.name)} more than "
+                                   f"once (attribute names must be unique within a node)")
+            seen.add(attr.name)
     for index, node in enumerate(graph.node):
         for out in node.output:
             if out:
