@@ -988,3 +988,29 @@ def test_real_command_in_a_subprocess(case_id, tmp_path, torch_project):
     assert_usage_error(done.returncode, done.stdout, done.stderr, argv[0], *needles)
     assert not (tmp_path / "out.onnx").exists() and not (tmp_path / "report").exists()
     assert not (torch_project[0] / "pwned-subprocess").exists(), "the checkpoint's payload ran"
+
+
+# ---- found by fuzz/fuzz_onnx_model.py (kept as regressions) ------------------------------------
+
+def _duplicate_attribute() -> onnx.ModelProto:
+    model = single("GroupNorm", {"num_groups": -1})
+    model.graph.node[0].attribute.append(helper.make_attribute("num_groups", 2))  # which one counts?
+    return model
+
+
+FUZZ_FINDINGS = {
+    "unknown element type of a graph input": (
+        lambda: model_of([gn(), lrn()], inputs=[vi("X", elem=999)], inits=affine()), ("unknown element type 999",)),
+    "attribute given twice": (_duplicate_attribute, ("'num_groups' more than once",)),
+    "num_groups too large to decompose": (
+        lambda: model_of([raw_node("GroupNorm", ["X"], ["Y"], "big", num_groups=2**62)], inputs=[vi("X", ["N", "C", 5])]),
+        ("num_groups=4611686018427387904 is too large",)),
+}
+
+
+@pytest.mark.parametrize("case", list(FUZZ_FINDINGS))
+def test_fuzz_findings_are_refused_clearly(case, tmp_path, capsys):
+    build, needles = FUZZ_FINDINGS[case]
+    src = save(build(), tmp_path / "model.onnx")
+    directions = ("standard",) if "decompose" in case else ("custom", "standard")
+    check_convert_refused(capsys, src, tmp_path / "out", *needles, directions=directions)
