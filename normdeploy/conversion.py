@@ -474,6 +474,8 @@ class _ToStandard:
 
     def run(self) -> onnx.ModelProto:
         for node in [n for n in self.g.nodes if n.domain == DOMAIN]:
+            if node.op_type in ("GroupNorm", "LocalResponseNorm"):
+                self._x_dtype(node)
             if node.op_type == "GroupNorm":
                 self.group_norm(node)
             elif node.op_type == "LocalResponseNorm":
@@ -555,6 +557,14 @@ class _ToStandard:
         if value is not None:
             return value.dtype.type
         return self.types.get(name, np.dtype(np.float32)).type
+
+    def _x_dtype(self, node: onnx.NodeProto) -> type:
+        """The element type of the node's X, which our ops (and the decompositions) need to be a float type."""
+        dtype = self._dtype_of(node.input[0])
+        if np.dtype(dtype).name not in ("float32", "float16", "bfloat16", "float64"):
+            raise ConvertError(f"{self.source}: node '{_name(node)}': {node.op_type}: input 'X' has type "
+                               f"{np.dtype(dtype).name}; expected float32, float16 or bfloat16")
+        return dtype
 
     def local_response_norm(self, node: onnx.NodeProto) -> None:
         g = self.g
