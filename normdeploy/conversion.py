@@ -561,9 +561,10 @@ class _ToStandard:
     def _x_dtype(self, node: onnx.NodeProto) -> type:
         """The element type of the node's X, which our ops (and the decompositions) need to be a float type."""
         dtype = self._dtype_of(node.input[0])
-        if np.dtype(dtype).name not in ("float32", "float16", "bfloat16", "float64"):
+        name = "string" if np.dtype(dtype) == np.dtype(object) else np.dtype(dtype).name
+        if name not in ("float32", "float16", "bfloat16", "float64"):
             raise ConvertError(f"{self.source}: node '{_name(node)}': {node.op_type}: input 'X' has type "
-                               f"{np.dtype(dtype).name}; expected float32, float16 or bfloat16")
+                               f"{name}; expected float32, float16 or bfloat16")
         return dtype
 
     def local_response_norm(self, node: onnx.NodeProto) -> None:

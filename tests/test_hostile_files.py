@@ -1005,6 +1005,10 @@ FUZZ_FINDINGS = {
     "num_groups too large to decompose": (
         lambda: model_of([raw_node("GroupNorm", ["X"], ["Y"], "big", num_groups=2**62)], inputs=[vi("X", ["N", "C", 5])]),
         ("num_groups=4611686018427387904 is too large",)),
+    "X of a non-float type": (
+        lambda: model_of([gn(), lrn()], inputs=[vi("X", elem=onnx.TensorProto.STRING)],
+                         outputs=[vi("Y", elem=onnx.TensorProto.STRING)], inits=affine()),
+        ("input 'X' has type string", "expected float32, float16 or bfloat16")),
 }
 
 
@@ -1012,5 +1016,5 @@ FUZZ_FINDINGS = {
 def test_fuzz_findings_are_refused_clearly(case, tmp_path, capsys):
     build, needles = FUZZ_FINDINGS[case]
     src = save(build(), tmp_path / "model.onnx")
-    directions = ("standard",) if "decompose" in case else ("custom", "standard")
+    directions = ("standard",) if "decompose" in case or "non-float" in case else ("custom", "standard")
     check_convert_refused(capsys, src, tmp_path / "out", *needles, directions=directions)
