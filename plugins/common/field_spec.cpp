@@ -105,7 +105,11 @@ Status ParseFields(const char* op, const FieldSpec* specs, int count, const Fiel
                          found);
       case FieldSource::Lookup::kMissing:
         if (spec.required) return MakeError(op, ": required attribute '", spec.name, "' is missing");
-        value.number = spec.default_number;
+        // Float attributes are float32 (ONNX, TensorRT's kFLOAT32): so is their default, so that an
+        // omitted attribute and the same value given explicitly (or serialized) are identical.
+        value.number = spec.kind == FieldKind::kFloat
+                           ? static_cast<double>(static_cast<float>(spec.default_number))
+                           : spec.default_number;
         value.integer = static_cast<int64_t>(spec.default_number);
         value.text = spec.default_string;
         break;

@@ -58,11 +58,13 @@ struct GroupNormOrt {
     p.bias = bias.present ? bias.data : nullptr;
     p.n = x.dims[0];
     p.c = x.dims[1];
-    p.spatial = 1;
-    for (size_t i = 2; i < x.dims.size(); ++i) p.spatial *= x.dims[i];
+    // An empty X may have other dims whose product overflows (ONNX Runtime accepts {1, 0, 2^62, 2^62}):
+    // its spatial size is never used, so it is only computed for a non-empty X.
+    empty = x.Elements() == 0;
+    p.spatial = empty ? 0 : 1;
+    for (size_t i = 2; i < x.dims.size() && !empty; ++i) p.spatial *= x.dims[i];
     p.attrs = attrs;
     ND_RETURN_IF_ERROR(ort::AllocateOutput(*api, context, 0, x.dims, kOp, p.y));
-    empty = x.Elements() == 0;
     return Status::Ok();
   }
 

@@ -67,6 +67,8 @@ Status CheckCounts(int32_t nb_inputs, int32_t nb_outputs) {
   return Status::Ok();
 }
 
+const char* InputName(int32_t i) { return i == 0 ? "input 'X'" : (i == 1 ? "input 'scale'" : "input 'bias'"); }
+
 Status CheckTypes(const DataType* types, int32_t nb_inputs) {
   if (!IsFloatType(types[0])) {
     return MakeError(kOp, ": input 'X' must be float32, float16 or bfloat16, got ", TrtTypeName(types[0]));
@@ -122,6 +124,11 @@ class GroupNormPlugin final : public PluginBase {
                           nvinfer1::IExprBuilder& /*builder*/) noexcept override {
     return Run("getOutputShapes", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
+      for (int32_t i = 0; i < nb_inputs; ++i) {
+        if (!ValidRank(inputs[i].nbDims)) {
+          return MakeError(kOp, ": input ", i, " has nbDims=", inputs[i].nbDims, ", outside 0..", Dims::MAX_DIMS);
+        }
+      }
       const DimsExprs& x = inputs[0];
       std::vector<int64_t> dims;
       for (int32_t i = 0; i < x.nbDims; ++i) dims.push_back(x.d[i]->isConstant() ? x.d[i]->getConstantValue() : -1);
@@ -129,7 +136,12 @@ class GroupNormPlugin final : public PluginBase {
       for (int32_t i = 1; i < nb_inputs; ++i) {
         int64_t len = 1;
         for (int32_t k = 0; k < inputs[i].nbDims && len >= 0; ++k) {
-          len = inputs[i].d[k]->isConstant() ? len * inputs[i].d[k]->getConstantValue() : -1;
+          const int64_t d = inputs[i].d[k]->isConstant() ? inputs[i].d[k]->getConstantValue() : -1;
+          if (d < 0) {
+            len = -1;
+          } else if (!MulNonNegative(len, d, len)) {
+            return MakeError(kOp, ": input ", i, " has more than 2^63-1 elements");
+          }
         }
         lens[i - 1] = len;
       }
@@ -156,6 +168,12 @@ class GroupNormPlugin final : public PluginBase {
                           int32_t nb_outputs) noexcept override {
     return Run("configurePlugin", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
+      if (in == nullptr || out == nullptr) return MakeError(kOp, ": no tensor descriptions");
+      for (int32_t i = 0; i < nb_inputs; ++i) {
+        for (const Dims* d : {&in[i].desc.dims, &in[i].min, &in[i].max}) {
+          ND_RETURN_IF_ERROR(CheckShape(kOp, InputName(i), *d));
+        }
+      }
       ND_RETURN_IF_ERROR(CheckDescs(in, nb_inputs, out));
       // Both ends of the profile must be valid shapes (dims unknown at build time are -1 in desc).
       for (const Dims* x : {&in[0].min, &in[0].max}) {
@@ -173,6 +191,7 @@ class GroupNormPlugin final : public PluginBase {
     size_t bytes = 0;
     Run("getWorkspaceSize", [&]() -> Status {
       if (inputs == nullptr || nb_inputs < 1) return MakeError(kOp, ": no input descriptions");
+      ND_RETURN_IF_ERROR(CheckShape(kOp, InputName(0), inputs[0].max));
       GroupNormParams p;
       Layout layout = Layout::kNCHW;
       ND_RETURN_IF_ERROR(FillParams(inputs[0].max, inputs[0].desc.type, nb_inputs > 1 ? &inputs[1].desc.type : nullptr, p));
@@ -239,6 +258,7 @@ class GroupNormPlugin final : public PluginBase {
   // Actual shapes: checks types and shapes, remembers the input count for enqueue.
   Status ValidateRuntime(const PluginTensorDesc* in, int32_t nb_inputs, const PluginTensorDesc& out) {
     if (nb_inputs < 1 || nb_inputs > 3) return MakeError(kOp, ": expected 1 to 3 inputs, got ", nb_inputs);
+    for (int32_t i = 0; i < nb_inputs; ++i) ND_RETURN_IF_ERROR(CheckShape(kOp, InputName(i), in[i].dims));
     DataType types[3];
     for (int32_t i = 0; i < nb_inputs; ++i) types[i] = in[i].type;
     ND_RETURN_IF_ERROR(CheckTypes(types, nb_inputs));

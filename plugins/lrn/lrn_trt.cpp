@@ -64,6 +64,9 @@ class LrnPlugin final : public PluginBase {
                           nvinfer1::IExprBuilder& /*builder*/) noexcept override {
     return Run("getOutputShapes", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
+      if (!ValidRank(inputs[0].nbDims)) {
+        return MakeError(kOp, ": input 'X' has nbDims=", inputs[0].nbDims, ", outside 0..", Dims::MAX_DIMS);
+      }
       std::vector<int64_t> dims;
       for (int32_t i = 0; i < inputs[0].nbDims; ++i) {
         dims.push_back(inputs[0].d[i]->isConstant() ? inputs[0].d[i]->getConstantValue() : -1);
@@ -88,6 +91,7 @@ class LrnPlugin final : public PluginBase {
     return Run("configurePlugin", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
       if (in == nullptr || out == nullptr) return MakeError(kOp, ": no tensor descriptions");
+      for (const Dims* d : {&in[0].desc.dims, &in[0].min, &in[0].max}) ND_RETURN_IF_ERROR(CheckShape(kOp, "input 'X'", *d));
       ND_RETURN_IF_ERROR(CheckDesc(in[0].desc, out[0].desc));
       ND_RETURN_IF_ERROR(ValidateKnown(attrs_, ToVector(in[0].min)));
       return ValidateKnown(attrs_, ToVector(in[0].max));
@@ -100,6 +104,7 @@ class LrnPlugin final : public PluginBase {
     return Run("onShapeChange", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
       if (in == nullptr || out == nullptr) return MakeError(kOp, ": no tensor descriptions");
+      ND_RETURN_IF_ERROR(CheckShape(kOp, "input 'X'", in[0].dims));
       ND_RETURN_IF_ERROR(CheckDesc(in[0], out[0]));
       const std::vector<int64_t> dims = ToVector(in[0].dims);
       return ValidateLrn(attrs_, dims.data(), static_cast<int64_t>(dims.size()));
@@ -112,6 +117,7 @@ class LrnPlugin final : public PluginBase {
       if (input_desc == nullptr || output_desc == nullptr || inputs == nullptr || outputs == nullptr) {
         return MakeError(kOp, ": no tensors");
       }
+      ND_RETURN_IF_ERROR(CheckShape(kOp, "input 'X'", input_desc[0].dims));
       ND_RETURN_IF_ERROR(CheckDesc(input_desc[0], output_desc[0]));
       const Dims& x = input_desc[0].dims;
       const std::vector<int64_t> dims = ToVector(x);

@@ -97,20 +97,24 @@ FieldSource::Lookup KernelInfoFields::Get(const FieldSpec& spec, FieldValue& out
   } else if (has_string) {
     what << "a string ('" << s << "')";
   } else {
-    // Absent, or of a type we do not read (a tensor, a list): try a list to tell them apart.
-    size_t count = 0;
-    OrtStatus* st = api_.KernelInfoGetAttributeArray_int64(info_, spec.name, nullptr, &count);
-    if (st == nullptr) {
+    // Absent, or of a type without a getter of its own (a list, a tensor, a graph). ONNX
+    // Runtime's array getters succeed for a present attribute of any type and return its list
+    // (empty unless it is one): they tell presence, and the type of a non-empty list.
+    size_t ints = 0;
+    size_t floats = 0;
+    OrtStatus* st = api_.KernelInfoGetAttributeArray_int64(info_, spec.name, nullptr, &ints);
+    const bool has_ints = st == nullptr;
+    if (st != nullptr) api_.ReleaseStatus(st);
+    st = api_.KernelInfoGetAttributeArray_float(info_, spec.name, nullptr, &floats);
+    const bool has_floats = st == nullptr;
+    if (st != nullptr) api_.ReleaseStatus(st);
+    if (!has_ints && !has_floats) return Lookup::kMissing;
+    if (has_ints && ints > 0) {
       what << "a list of ints";
+    } else if (has_floats && floats > 0) {
+      what << "a list of floats";
     } else {
-      api_.ReleaseStatus(st);
-      st = api_.KernelInfoGetAttributeArray_float(info_, spec.name, nullptr, &count);
-      if (st == nullptr) {
-        what << "a list of floats";
-      } else {
-        api_.ReleaseStatus(st);
-        return Lookup::kMissing;
-      }
+      what << "an attribute of another type (a tensor, a graph, a list of strings or an empty list)";
     }
   }
   found = what.str();

@@ -1,9 +1,11 @@
 #include "trt_util.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <sstream>
 
 namespace normdeploy {
 namespace trt {
@@ -149,27 +151,59 @@ const char* TrtFormatName(TensorFormat format) noexcept {
   }
 }
 
+namespace {
+
+// The dims a Dims holds: nbDims clamped to 0..MAX_DIMS (the rest is checked by CheckShape).
+int32_t StoredRank(const nvinfer1::Dims& dims) noexcept {
+  return dims.nbDims < 0 ? 0 : (dims.nbDims > nvinfer1::Dims::MAX_DIMS ? nvinfer1::Dims::MAX_DIMS : dims.nbDims);
+}
+
+}  // namespace
+
+bool ValidRank(int32_t nb_dims) noexcept { return nb_dims >= 0 && nb_dims <= nvinfer1::Dims::MAX_DIMS; }
+
+bool MulNonNegative(int64_t a, int64_t b, int64_t& out) noexcept {
+  if (a != 0 && b > std::numeric_limits<int64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+
+Status CheckShape(const char* op, const char* what, const nvinfer1::Dims& dims) {
+  if (!ValidRank(dims.nbDims)) {
+    return MakeError(op, ": ", what, " has nbDims=", dims.nbDims, ", outside 0..", nvinfer1::Dims::MAX_DIMS);
+  }
+  int64_t product = 1;
+  for (int32_t i = 0; i < dims.nbDims; ++i) {
+    if (dims.d[i] <= 0) continue;  // unknown (-1), negative (reported by the op's checks) or empty
+    if (!MulNonNegative(product, dims.d[i], product)) {
+      return MakeError(op, ": ", what, " of shape ", ShapeText(dims), " has more than 2^63-1 elements");
+    }
+  }
+  return Status::Ok();
+}
+
 std::vector<int64_t> ToVector(const nvinfer1::Dims& dims) {
   std::vector<int64_t> out;
-  for (int32_t i = 0; i < dims.nbDims; ++i) out.push_back(dims.d[i]);
+  for (int32_t i = 0; i < StoredRank(dims); ++i) out.push_back(dims.d[i]);
   return out;
 }
 
 int64_t Volume(const nvinfer1::Dims& dims) noexcept {
   int64_t v = 1;
-  for (int32_t i = 0; i < dims.nbDims; ++i) {
+  for (int32_t i = 0; i < StoredRank(dims); ++i) {
     if (dims.d[i] < 0) return -1;
-    v *= dims.d[i];
+    if (!MulNonNegative(v, dims.d[i], v)) v = std::numeric_limits<int64_t>::max();
   }
   return v;
 }
 
 std::string ShapeText(const nvinfer1::Dims& dims) {
   std::string out = "(";
-  for (int32_t i = 0; i < dims.nbDims; ++i) {
+  for (int32_t i = 0; i < StoredRank(dims); ++i) {
     if (i > 0) out += ", ";
     out += dims.d[i] < 0 ? std::string("?") : std::to_string(dims.d[i]);
   }
+  if (!ValidRank(dims.nbDims)) out += std::string(StoredRank(dims) > 0 ? ", " : "") + "nbDims=" + std::to_string(dims.nbDims);
   return out + ")";
 }
 
@@ -213,15 +247,24 @@ FieldSource::Lookup PluginFieldSource::Get(const FieldSpec& spec, FieldValue& ou
       case FieldKind::kFloat: {
         double v = 0.0;
         int64_t iv = 0;
-        if (f.length == 1 && ReadFloat(f, v)) {
-          out.number = v;
-          return Lookup::kFound;
+        bool read = f.length == 1 && ReadFloat(f, v);
+        if (!read && f.length == 1 && ReadInteger(f, iv)) {  // an int where a float is expected
+          v = static_cast<double>(iv);
+          read = true;
         }
-        if (f.length == 1 && ReadInteger(f, iv)) {  // an int where a float is expected: exact
-          out.number = static_cast<double>(iv);
-          return Lookup::kFound;
+        if (!read) break;
+        // Float fields are float32 values (what the ONNX parser passes and getFieldsToSerialize
+        // writes): a kFLOAT64 or an int is rounded to float32, so a deserialized plugin computes
+        // with exactly the value the built one did; beyond float32's range is an error.
+        if (std::isfinite(v) && std::fabs(v) > static_cast<double>(std::numeric_limits<float>::max())) {
+          std::ostringstream what;
+          what << "a field of type " << PluginFieldTypeName(f.type) << " with value " << v
+               << ", beyond the float32 range";
+          found = what.str();
+          return Lookup::kWrongType;
         }
-        break;
+        out.number = static_cast<double>(static_cast<float>(v));
+        return Lookup::kFound;
       }
       case FieldKind::kString: {
         if (f.type == PluginFieldType::kCHAR && f.length >= 0) {

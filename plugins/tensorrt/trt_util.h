@@ -47,9 +47,19 @@ bool ToDType(nvinfer1::DataType type, DType& out) noexcept;
 const char* TrtTypeName(nvinfer1::DataType type) noexcept;
 const char* TrtFormatName(nvinfer1::TensorFormat format) noexcept;
 
-// Dims -> std::vector<int64_t> (unknown dims stay -1).
+// Whether nb_dims is a rank TensorRT can have: 0..Dims::MAX_DIMS.
+bool ValidRank(int32_t nb_dims) noexcept;
+// out = a * b for a, b >= 0; false (out unchanged) when the product does not fit in int64.
+bool MulNonNegative(int64_t a, int64_t b, int64_t& out) noexcept;
+// A shape the plugins can compute with: a valid rank, and the product of its positive dims
+// (unknown dims, -1, count as 1) fits in int64, so every partial product of its dims does too.
+// `what` names the tensor in the message ("input 'X'").
+Status CheckShape(const char* op, const char* what, const nvinfer1::Dims& dims);
+
+// Dims -> std::vector<int64_t> (unknown dims stay -1). These three never read past d[MAX_DIMS]
+// (a larger nbDims is clamped; CheckShape reports it).
 std::vector<int64_t> ToVector(const nvinfer1::Dims& dims);
-// Number of elements, or -1 when a dim is unknown.
+// Number of elements, or -1 when a dim is unknown; INT64_MAX when the product overflows.
 int64_t Volume(const nvinfer1::Dims& dims) noexcept;
 std::string ShapeText(const nvinfer1::Dims& dims);
 
@@ -70,8 +80,9 @@ class FieldList {
 nvinfer1::PluginFieldType FieldTypeFor(FieldKind kind) noexcept;
 
 // Reads fields from a PluginFieldCollection (null = no fields). Accepted types: ints from
-// kINT32/kINT64/kINT16/kINT8, floats from kFLOAT32/kFLOAT64 (a plain int too), strings from
-// kCHAR. Numbers must have length 1. Anything else is kWrongType with what was found.
+// kINT32/kINT64/kINT16/kINT8, floats from kFLOAT32/kFLOAT64 (a plain int too; rounded to float32,
+// finite values beyond its range are wrong), strings from kCHAR. Numbers must have length 1.
+// Anything else is kWrongType with what was found.
 class PluginFieldSource final : public FieldSource {
  public:
   explicit PluginFieldSource(const nvinfer1::PluginFieldCollection* fc) : fc_(fc) {}

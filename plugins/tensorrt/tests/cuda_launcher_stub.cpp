@@ -11,7 +11,8 @@ Calls& State() {
 }
 
 size_t ExpectedWorkspace(int64_t n, int64_t num_groups, Layout layout) {
-  return static_cast<size_t>(n * num_groups * 8) + (layout == Layout::kNHWC ? 1u : 0u);
+  // Unsigned: wraps instead of overflowing (undefined) for the hostile shapes of the fuzz target.
+  return static_cast<size_t>(n) * static_cast<size_t>(num_groups) * 8u + (layout == Layout::kNHWC ? 1u : 0u);
 }
 
 }  // namespace stub
