@@ -61,8 +61,17 @@ inline Status CheckParams(const GroupNormParams& p, Layout layout) {
 inline Status MakePlan(const GroupNormParams& p, Layout layout, Strategy requested, Plan& plan) {
   ND_RETURN_IF_ERROR(CheckParams(p, layout));
   plan = Plan{};
-  plan.total_groups = p.n * p.attrs.num_groups;
-  plan.group_elems = (p.c / p.attrs.num_groups) * p.spatial;
+  if (p.n == 0 || p.c == 0 || p.spatial == 0) {  // empty: nothing to launch
+    plan.strategy = requested == Strategy::kAuto ? Strategy::kOnePass : requested;
+    return Status::Ok();
+  }
+  // A non-empty tensor bounds both products; a hostile shape (dims whose product overflows) is
+  // refused rather than wrapped.
+  if (__builtin_mul_overflow(p.n, p.attrs.num_groups, &plan.total_groups) ||
+      __builtin_mul_overflow(p.c / p.attrs.num_groups, p.spatial, &plan.group_elems)) {
+    return MakeError("GroupNorm (CUDA): N=", p.n, ", C=", p.c, ", spatial=", p.spatial, ", num_groups=",
+                     p.attrs.num_groups, " overflow 64-bit element counts");
+  }
   const bool fits = plan.group_elems * DTypeBytes(p.x_type) <= kOnePassMaxBytes;
   plan.strategy = requested == Strategy::kAuto ? (fits ? Strategy::kOnePass : Strategy::kSplit) : requested;
   if (plan.strategy == Strategy::kOnePass && !fits) {
