@@ -14,12 +14,12 @@ PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 PYTRITON := nvidia-pytriton==0.7.0
 
-.PHONY: all setup install test test-sanitize demo bench headers clean distclean help
+.PHONY: all setup install test test-sanitize fuzz demo bench headers clean distclean help
 
 all: install
 
 help:
-	@echo "make demo | make test | make test-sanitize | make bench | make install | make headers | make clean"
+	@echo "make demo | make test | make test-sanitize | make fuzz | make bench | make install | make headers | make clean"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,17 @@ test: $(STAMPS)/install
 # test suites run against it (scripts/test_sanitize.sh). .ci/run runs it after `make test`.
 test-sanitize: $(STAMPS)/install
 	VENV=$(VENV) bash scripts/test_sanitize.sh $(PYTEST_ARGS)
+
+# The long fuzzing campaign (make test runs each fuzzer briefly): FUZZ_SECONDS per target for the
+# C++ targets (fuzz/run.py: TensorRT fields + plugin deserialization, ONNX Runtime attribute
+# parsing) and the ONNX-file fuzzer (atheris), new coverage merged into fuzz/corpus/; then the
+# hypothesis fuzz tests with 5,000 examples each.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMPS)/install
+	ONNXRUNTIME_ROOT="$$(cat $(STAMPS)/ort-headers)" $(PY) fuzz/run.py --seconds $(FUZZ_SECONDS) --corpus-out
+	@mkdir -p build/fuzz
+	$(PY) -P fuzz/fuzz_onnx_model.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build/fuzz/onnx- fuzz/corpus/fuzz_onnx_model
+	HYPOTHESIS_PROFILE=long $(VENV)/bin/pytest -q tests/test_fuzz_ort.py
 
 demo: $(STAMPS)/install
 	$(PY) -P -m normdeploy.demo

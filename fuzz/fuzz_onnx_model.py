@@ -16,7 +16,7 @@ then names our op when it is about our op). Any other exception, a crash, or a h
     python fuzz/fuzz_onnx_model.py [libFuzzer options] [corpus dirs]
     e.g. python fuzz/fuzz_onnx_model.py -max_total_time=600 fuzz/corpus/fuzz_onnx_model
 
-make fuzz runs it with the C++ targets (fuzz/run.py); tests/test_fuzz.py runs it briefly.
+make fuzz runs it after the C++ targets (fuzz/run.py); tests/test_fuzz_onnx.py runs it briefly.
 """
 
 from __future__ import annotations
