@@ -407,10 +407,10 @@ Expected Reference(const char* op, const nd::FieldSpec* specs, int count, const 
           break;
         case nd::FieldKind::kFloat: good = ReadFloatField(*f, value.number); break;
         case nd::FieldKind::kString:
-          if (f->type == PluginFieldType::kCHAR && f->length >= 0) {
+          if (f->type == PluginFieldType::kCHAR && f->length >= 0 && f->length <= 4096) {
             const char* text = static_cast<const char*>(f->data);
-            size_t len = 0;
-            while (len < static_cast<size_t>(f->length) && text[len] != '\0') ++len;
+            size_t len = static_cast<size_t>(f->length);  // all bytes less trailing NULs
+            while (len > 0 && text[len - 1] == '\0') --len;
             value.text.assign(text, len);
           } else {
             good = false;

@@ -267,10 +267,17 @@ FieldSource::Lookup PluginFieldSource::Get(const FieldSpec& spec, FieldValue& ou
         return Lookup::kFound;
       }
       case FieldKind::kString: {
+        if (f.type == PluginFieldType::kCHAR && f.length > kMaxStringField) {
+          found = "a kCHAR field of length " + std::to_string(f.length) + " (longer than " +
+                  std::to_string(kMaxStringField) + " bytes)";
+          return Lookup::kWrongType;
+        }
         if (f.type == PluginFieldType::kCHAR && f.length >= 0) {
+          // All `length` bytes, less trailing NULs (TensorRT passes C strings with theirs): an
+          // embedded NUL stays in the value and fails the check, as in ONNX Runtime.
           const char* text = static_cast<const char*>(f.data);
-          size_t len = 0;
-          while (len < static_cast<size_t>(f.length) && text[len] != '\0') ++len;
+          size_t len = static_cast<size_t>(f.length);
+          while (len > 0 && text[len - 1] == '\0') --len;
           out.text.assign(text, len);
           return Lookup::kFound;
         }

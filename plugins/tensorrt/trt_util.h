@@ -83,6 +83,10 @@ nvinfer1::PluginFieldType FieldTypeFor(FieldKind kind) noexcept;
 // kINT32/kINT64/kINT16/kINT8, floats from kFLOAT32/kFLOAT64 (a plain int too; rounded to float32,
 // finite values beyond its range are wrong), strings from kCHAR. Numbers must have length 1.
 // Anything else is kWrongType with what was found.
+// Longest kCHAR field read (every string value of the schemas is a few bytes): a hostile length
+// is refused instead of being scanned or copied.
+inline constexpr int32_t kMaxStringField = 4096;
+
 class PluginFieldSource final : public FieldSource {
  public:
   explicit PluginFieldSource(const nvinfer1::PluginFieldCollection* fc) : fc_(fc) {}
