@@ -59,6 +59,7 @@
 #include "../plugins/common/field_spec.h"
 #include "../plugins/common/op_fields.generated.h"
 #include "../plugins/tensorrt/tests/cuda_launcher_stub.h"
+#include "../plugins/tensorrt/tests/trt_test_doubles.h"
 #include "fuzz_util.h"
 
 extern "C" void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
@@ -71,118 +72,13 @@ namespace nd = normdeploy;
 using nd_fuzz::ByteReader;
 using nd_fuzz::Printable;
 
-// ---- logging, error recorder, resource context ------------------------------------------------
+// ---- logging, error recorder, resource context, shape expressions (trt_test_doubles.h) ----------
 
-class CaptureLogger final : public ILogger {
- public:
-  void log(Severity severity, const char* msg) noexcept override {
-    if (severity > Severity::kWARNING) return;
-    entries.emplace_back(severity, msg != nullptr ? msg : "");
-  }
-  bool Has(Severity worst, const std::string& part) const {
-    for (const auto& e : entries) {
-      if (e.first <= worst && e.second.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::string All() const {
-    std::string out;
-    for (const auto& e : entries) out += "  [" + std::to_string(static_cast<int>(e.first)) + "] " + e.second + "\n";
-    return out;
-  }
-  std::vector<std::pair<Severity, std::string>> entries;
-};
+using nd_trt_test::ExprBuilder;
+using nd_trt_test::Recorder;
+using nd_trt_test::ResourceContext;
 
-class CaptureFinder final : public ILoggerFinder {
- public:
-  ILogger* findLogger() override { return &logger; }
-  CaptureLogger logger;
-};
-
-CaptureFinder g_finder;
-
-class Recorder final : public IErrorRecorder {
- public:
-  int32_t getNbErrors() const noexcept override { return static_cast<int32_t>(errors.size()); }
-  ErrorCode getErrorCode(int32_t i) const noexcept override { return errors[static_cast<size_t>(i)].first; }
-  ErrorDesc getErrorDesc(int32_t i) const noexcept override { return errors[static_cast<size_t>(i)].second.c_str(); }
-  bool hasOverflowed() const noexcept override { return false; }
-  void clear() noexcept override { errors.clear(); }
-  bool reportError(ErrorCode code, ErrorDesc desc) noexcept override {
-    errors.emplace_back(code, desc != nullptr ? desc : "");
-    return true;
-  }
-  RefCount incRefCount() noexcept override { return ++refs; }
-  RefCount decRefCount() noexcept override { return --refs; }
-  bool Has(const std::string& part) const {
-    for (const auto& e : errors) {
-      if (e.second.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::vector<std::pair<ErrorCode, std::string>> errors;
-  RefCount refs = 0;
-};
-
-class ResourceContext final : public IPluginResourceContext {
- public:
-  explicit ResourceContext(IErrorRecorder* r) : recorder(r) {}
-  IGpuAllocator* getGpuAllocator() const noexcept override { return nullptr; }
-  IErrorRecorder* getErrorRecorder() const noexcept override { return recorder; }
-  IErrorRecorder* recorder;
-};
-
-// ---- shape expressions (getOutputShapes) ---------------------------------------------------------
-
-class DimImpl final : public apiv::VDimensionExpr {
- public:
-  DimImpl(bool constant, int64_t value) : constant_(constant), value_(value) {}
-  bool isConstant() const override { return constant_; }
-  int64_t getConstantValue() const override { return constant_ ? value_ : std::numeric_limits<int64_t>::min(); }
-  bool isSizeTensor() const override { return false; }
-
- private:
-  bool constant_;
-  int64_t value_;
-};
-
-class Dim final : public IDimensionExpr {
- public:
-  Dim(bool constant, int64_t value) : impl_(constant, value) { mImpl = &impl_; }
-  ~Dim() noexcept override = default;
-
- private:
-  DimImpl impl_;
-};
-
-// Owns the expressions; the plugins only read constants (no operations are needed).
-class ExprBuilderImpl final : public apiv::VExprBuilder {
- public:
-  const IDimensionExpr* constant(int64_t value) override { return Make(true, value); }
-  const IDimensionExpr* operation(DimensionOperation, const IDimensionExpr&, const IDimensionExpr&) override {
-    return Make(false, 0);
-  }
-  const IDimensionExpr* declareSizeTensor(int32_t, const IDimensionExpr&, const IDimensionExpr&) override {
-    return Make(false, 0);
-  }
-  const IDimensionExpr* Make(bool constant, int64_t value) {
-    dims_.push_back(std::make_unique<Dim>(constant, value));
-    return dims_.back().get();
-  }
-
- private:
-  std::deque<std::unique_ptr<Dim>> dims_;
-};
-
-class ExprBuilder final : public IExprBuilder {
- public:
-  ExprBuilder() { mImpl = &impl_; }
-  ~ExprBuilder() noexcept override = default;
-  const IDimensionExpr* Make(bool constant, int64_t value) { return impl_.Make(constant, value); }
-
- private:
-  ExprBuilderImpl impl_;
-};
+nd_trt_test::LoggerFinder g_finder(ILogger::Severity::kWARNING);  // info and verbose are not kept
 
 // ---- field data --------------------------------------------------------------------------------
 
@@ -808,7 +704,7 @@ void RunScript(const Op& op, IPluginV3* plugin, const Snapshot& fields, ByteRead
           e.nbDims = d.nbDims;
           for (int32_t k = 0; k < Dims::MAX_DIMS; ++k) {
             const bool stored = k < d.nbDims;
-            e.d[k] = stored ? exprs.Make(d.d[k] != -1, d.d[k]) : nullptr;
+            e.d[k] = stored ? (d.d[k] != -1 ? exprs.Constant(d.d[k]) : exprs.Symbol("dyn")) : nullptr;
           }
         }
         const int32_t rc = build->getOutputShapes(in_exprs.data(), nin, nullptr, 0, out_exprs.data(), nout, exprs);

@@ -19,6 +19,7 @@
 
 #include "../../common/op_fields.generated.h"
 #include "cuda_launcher_stub.h"
+#include "trt_test_doubles.h"
 
 extern "C" void setLoggerFinder(nvinfer1::ILoggerFinder* finder) noexcept;
 extern "C" nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) noexcept;
@@ -65,136 +66,14 @@ struct Register {
   const Register register_##name(#name, name);       \
   void name()
 
-// ---- TensorRT interface implementations for the tests --------------------------------------------
+// ---- TensorRT interface implementations for the tests (trt_test_doubles.h) ----------------------
 
-class TestLogger final : public ILogger {
- public:
-  void log(Severity severity, const char* msg) noexcept override {
-    entries.emplace_back(severity, msg != nullptr ? msg : "");
-  }
-  std::vector<std::pair<Severity, std::string>> entries;
-  bool HasError(const std::string& part) const {
-    for (const auto& e : entries) {
-      if (e.first <= Severity::kERROR && e.second.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::string All() const {
-    std::string out;
-    for (const auto& e : entries) out += "[" + std::to_string(static_cast<int>(e.first)) + "] " + e.second + "\n";
-    return out;
-  }
-};
-
-class TestLoggerFinder final : public ILoggerFinder {
- public:
-  ILogger* findLogger() override { return &logger; }
-  TestLogger logger;
-};
+using TestLoggerFinder = nd_trt_test::LoggerFinder;
+using TestRecorder = nd_trt_test::Recorder;
+using TestResourceContext = nd_trt_test::ResourceContext;
+using TestExprBuilder = nd_trt_test::ExprBuilder;
 
 TestLoggerFinder g_finder;
-
-class TestRecorder final : public IErrorRecorder {
- public:
-  int32_t getNbErrors() const noexcept override { return static_cast<int32_t>(errors.size()); }
-  ErrorCode getErrorCode(int32_t i) const noexcept override { return errors[static_cast<size_t>(i)].first; }
-  ErrorDesc getErrorDesc(int32_t i) const noexcept override { return errors[static_cast<size_t>(i)].second.c_str(); }
-  bool hasOverflowed() const noexcept override { return false; }
-  void clear() noexcept override { errors.clear(); }
-  bool reportError(ErrorCode code, ErrorDesc desc) noexcept override {
-    errors.emplace_back(code, desc != nullptr ? desc : "");
-    return true;
-  }
-  RefCount incRefCount() noexcept override { return ++refs; }
-  RefCount decRefCount() noexcept override { return --refs; }
-  bool Has(const std::string& part) const {
-    for (const auto& e : errors) {
-      if (e.second.find(part) != std::string::npos) return true;
-    }
-    return false;
-  }
-  std::vector<std::pair<ErrorCode, std::string>> errors;
-  RefCount refs = 0;
-};
-
-class TestResourceContext final : public IPluginResourceContext {
- public:
-  explicit TestResourceContext(IErrorRecorder* r) : recorder(r) {}
-  IGpuAllocator* getGpuAllocator() const noexcept override { return nullptr; }
-  IErrorRecorder* getErrorRecorder() const noexcept override { return recorder; }
-  IErrorRecorder* recorder;
-};
-
-// IDimensionExpr / IExprBuilder are thin wrappers over apiv implementations: the tests provide
-// both. A dimension is either a constant or a named symbol.
-class TestDimImpl final : public apiv::VDimensionExpr {
- public:
-  TestDimImpl(bool constant, int64_t value) : constant_(constant), value_(value) {}
-  bool isConstant() const override { return constant_; }
-  int64_t getConstantValue() const override { return constant_ ? value_ : std::numeric_limits<int64_t>::min(); }
-  bool isSizeTensor() const override { return false; }
-
- private:
-  bool constant_;
-  int64_t value_;
-};
-
-class TestDim final : public IDimensionExpr {
- public:
-  TestDim(bool constant, int64_t value, std::string symbol)
-      : impl_(constant, value), symbol_(std::move(symbol)) {
-    mImpl = &impl_;
-  }
-  ~TestDim() noexcept override = default;
-  const std::string& symbol() const { return symbol_; }
-
- private:
-  TestDimImpl impl_;
-  std::string symbol_;
-};
-
-class TestExprBuilderImpl final : public apiv::VExprBuilder {
- public:
-  const IDimensionExpr* constant(int64_t value) override {
-    dims_.push_back(std::make_unique<TestDim>(true, value, ""));
-    return dims_.back().get();
-  }
-  const IDimensionExpr* Symbol(const std::string& name) {
-    dims_.push_back(std::make_unique<TestDim>(false, 0, name));
-    return dims_.back().get();
-  }
-  const IDimensionExpr* operation(DimensionOperation op, const IDimensionExpr& a, const IDimensionExpr& b) override {
-    if (a.isConstant() && b.isConstant()) {
-      const int64_t x = a.getConstantValue();
-      const int64_t y = b.getConstantValue();
-      switch (op) {
-        case DimensionOperation::kSUM: return constant(x + y);
-        case DimensionOperation::kPROD: return constant(x * y);
-        case DimensionOperation::kMAX: return constant(x > y ? x : y);
-        case DimensionOperation::kMIN: return constant(x < y ? x : y);
-        case DimensionOperation::kSUB: return constant(x - y);
-        default: break;
-      }
-    }
-    return Symbol("op");
-  }
-  const IDimensionExpr* declareSizeTensor(int32_t, const IDimensionExpr&, const IDimensionExpr&) override {
-    return Symbol("size_tensor");
-  }
-
- private:
-  std::deque<std::unique_ptr<TestDim>> dims_;
-};
-
-class TestExprBuilder final : public IExprBuilder {
- public:
-  TestExprBuilder() { mImpl = &impl_; }
-  ~TestExprBuilder() noexcept override = default;
-  const IDimensionExpr* Symbol(const std::string& name) { return impl_.Symbol(name); }
-
- private:
-  TestExprBuilderImpl impl_;
-};
 
 // ---- helpers --------------------------------------------------------------------------------------
 
