@@ -8,6 +8,8 @@ the float64 references in normdeploy.ops.
 
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -178,3 +180,25 @@ def check_lrn(ops: OpRunner, x: np.ndarray, dtype: str, size: int, alpha: float 
 
 
 Check = Callable[..., None]
+
+
+SIMT_LIB_NAME = "libnormdeploy_simt_tests.so"
+
+
+def load_simt_lib(name: str = SIMT_LIB_NAME) -> ctypes.CDLL:
+    """The CUDA kernels built for the CPU execution layer (plugins/simt_tests), with the argument
+    types of its C ABI; skips when the library is not built."""
+    path = Path(normdeploy.library_path()).parent / name
+    if not path.is_file():
+        pytest.skip(f"{path} not built (CMake option NORMDEPLOY_SIMT_TESTS=OFF?)")
+    lib = ctypes.CDLL(str(path))
+    i64, vp, dbl, i32, text, size = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t
+    lib.nd_simt_group_norm.argtypes = [vp, vp, vp, vp, i32, i32, i32, i64, i64, i64, i64, dbl, i32, i32,
+                                       ctypes.POINTER(i32), text, size]
+    lib.nd_simt_lrn.argtypes = [vp, vp, i32, i64, i64, i64, i64, dbl, dbl, dbl, i32, text, size]
+    lib.nd_simt_group_norm_no_workspace.argtypes = [vp, vp, i64, i64, i64, i64, text, size]
+    lib.nd_simt_missing_sync.argtypes = [i32, vp, vp, i32, text, size]
+    lib.nd_simt_bad_launch.argtypes = [text, size]
+    lib.nd_simt_config.argtypes = [ctypes.POINTER(i64)]
+    lib.nd_simt_set_grid_tail.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
+    return lib

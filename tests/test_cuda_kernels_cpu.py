@@ -27,12 +27,13 @@ import numpy as np
 import pytest
 
 import normdeploy
+from helpers import SIMT_LIB_NAME, load_simt_lib
 from normdeploy.ops import group_norm, lrn
 
 DTYPES = {"float32": (0, np.float32), "float16": (1, np.float16), "bfloat16": (2, ml_dtypes.bfloat16)}
 ULP = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 ULPS = {"float32": 32.0, "float16": 4.0, "bfloat16": 4.0}
-LIB_NAME = "libnormdeploy_simt_tests.so"
+LIB_NAME = SIMT_LIB_NAME
 TSAN_LIB_NAME = "libnormdeploy_simt_tests_tsan.so"
 
 
@@ -40,20 +41,7 @@ def _lib_dir() -> Path:
     return Path(normdeploy.library_path()).parent
 
 
-def _load(name: str) -> ctypes.CDLL:
-    path = _lib_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{path} not built (CMake option NORMDEPLOY_SIMT_TESTS=OFF?)")
-    lib = ctypes.CDLL(str(path))
-    i64, vp, dbl, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
-    lib.nd_simt_group_norm.argtypes = [vp, vp, vp, vp, i32, i32, i32, i64, i64, i64, i64, dbl, i32, i32,
-                                       ctypes.POINTER(i32), ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_lrn.argtypes = [vp, vp, i32, i64, i64, i64, i64, dbl, dbl, dbl, i32, ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_group_norm_no_workspace.argtypes = [vp, vp, i64, i64, i64, i64, ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_missing_sync.argtypes = [i32, vp, vp, i32, ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_bad_launch.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_config.argtypes = [ctypes.POINTER(i64)]
-    return lib
+_load = load_simt_lib
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,12 @@ the float64 reference of one period, repeated. Needs ~9 GiB of free memory; skip
 from __future__ import annotations
 
 import ctypes
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import normdeploy
-from helpers import plain_group_norm, plain_lrn, tolerance
+from helpers import load_simt_lib, plain_group_norm, plain_lrn, tolerance
 from normdeploy.ops import group_norm, lrn
 
 pytestmark = pytest.mark.slow
@@ -117,15 +116,7 @@ def test_cpu_lrn_beyond_2_31_elements() -> None:
 
 @pytest.fixture(scope="module")
 def simt() -> ctypes.CDLL:
-    path = Path(normdeploy.library_path()).parent / "libnormdeploy_simt_tests.so"
-    if not path.is_file():
-        pytest.skip(f"{path} not built (CMake option NORMDEPLOY_SIMT_TESTS=OFF?)")
-    lib = ctypes.CDLL(str(path))
-    i64, vp, dbl, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double, ctypes.c_int
-    lib.nd_simt_group_norm.argtypes = [vp, vp, vp, vp, i32, i32, i32, i64, i64, i64, i64, dbl, i32, i32,
-                                       ctypes.POINTER(i32), ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_lrn.argtypes = [vp, vp, i32, i64, i64, i64, i64, dbl, dbl, dbl, i32, ctypes.c_char_p, ctypes.c_size_t]
-    lib.nd_simt_set_grid_tail.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
+    lib = load_simt_lib()
     yield lib
     lib.nd_simt_set_grid_tail(0, 1)
 
