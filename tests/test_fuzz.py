@@ -12,9 +12,9 @@ skipped with the reason its CMake configure recorded.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,52 +26,37 @@ REPO = Path(__file__).resolve().parents[1]
 FUZZ = REPO / "fuzz"
 TARGETS = ["fuzz_trt_fields", "fuzz_ort_attributes"]
 SECONDS = float(os.environ.get("NORMDEPLOY_FUZZ_CI_SECONDS", "20"))
-STATS = re.compile(r"^stats: (\{.*\})\s*$", re.MULTILINE)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the fuzz driver needs Linux (sanitizers, signals)")
 
 
+def _load_runner():
+    """fuzz/run.py (the make fuzz runner) as a module: its build and stats parsing serve here too."""
+    spec = importlib.util.spec_from_file_location("nd_fuzz_run", FUZZ / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RUNNER = _load_runner()
+
+
 def _stats(stdout: str) -> dict:
-    found = STATS.findall(stdout)
-    assert found, f"no stats line in the output:\n{stdout[-2000:]}"
-    return json.loads(found[-1])
-
-
-def _ort_headers() -> str | None:
-    if os.environ.get("ONNXRUNTIME_ROOT"):
-        return os.environ["ONNXRUNTIME_ROOT"]
-    stamp = REPO / ".venv" / ".normdeploy-stamps" / "ort-headers"
-    if stamp.is_file() and stamp.read_text().strip():
-        return stamp.read_text().strip()
-    return None
+    found = RUNNER.parse_stats(stdout)
+    assert found is not None, f"no stats line in the output:\n{stdout[-2000:]}"
+    return found
 
 
 @pytest.fixture(scope="module")
 def fuzz_build() -> tuple[Path, dict]:
-    """Configures (first time) and builds fuzz/ into the build folder; returns it and the status
-    of each target ("" = built, else why not)."""
+    """Configures (first time) and builds fuzz/ into the build folder (fuzz/run.py's build); returns
+    it and the status of each target ("" = built, else why not)."""
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler (c++ / g++) on PATH")
-    bindir = Path(sys.executable).parent
-    cmake = shutil.which("cmake", path=str(bindir)) or shutil.which("cmake")
-    if cmake is None:
+    if shutil.which("cmake", path=str(Path(sys.executable).parent)) is None and shutil.which("cmake") is None:
         pytest.skip("cmake not found (pip install cmake)")
     build = Path(os.environ.get("NORMDEPLOY_FUZZ_BUILD_DIR", REPO / "build" / "fuzz"))
-    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
-    cmds = []
-    if not (build / "CMakeCache.txt").is_file():
-        cmd = [cmake, "-S", str(FUZZ), "-B", str(build)]
-        if shutil.which("ninja", path=env["PATH"]):
-            cmd += ["-G", "Ninja"]
-        if _ort_headers():
-            cmd.append(f"-DONNXRUNTIME_ROOT={_ort_headers()}")
-        cmds.append(cmd)
-    cmds.append([cmake, "--build", str(build), "--parallel", str(os.cpu_count() or 2)])
-    for cmd in cmds:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-4000:]}\n{proc.stderr[-3000:]}"
-    status = json.loads((build / "fuzz_targets.json").read_text())["targets"]
-    return build, status
+    return build, RUNNER.build(build, [], quiet=True)
 
 
 def _exe(fuzz_build, target: str) -> Path:
