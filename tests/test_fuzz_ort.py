@@ -55,6 +55,40 @@ class Case:
     errors: list[str] = field(default_factory=list)
 
 
+def _required_count(draw, op: str, name: str, good, attrs: dict[str, Any], errors: list[str]) -> None:
+    """A required int attribute >= 1 (num_groups, size): usually drawn from `good` (None: no good
+    value exists), else any int, a float, another type, or left out; the expected error noted."""
+    kind = draw(st.sampled_from(["good"] * 6 + ["int", "float", "wrong", "missing"]))
+    if kind == "good" and good is not None:
+        attrs[name] = draw(good)
+    elif kind in ("int", "good"):
+        attrs[name] = draw(st.integers(-(2**40), 2**40) | st.integers(-2, 20))
+    elif kind == "float":
+        attrs[name] = draw(ANY_FLOAT)
+    elif kind == "wrong":
+        attrs[name] = draw(WRONG_TYPED)
+    if name not in attrs:
+        errors.append(rf"{op}: required attribute '{name}' is missing")
+    elif not isinstance(attrs[name], int):
+        errors.append(rf"{op}: attribute '{name}' must be an int")
+    elif attrs[name] < 1:
+        errors.append(rf"{op}: attribute '{name}' = {attrs[name]} is invalid: must be >= 1")
+
+
+def _optional_float(draw, op: str, name: str, good, attrs: dict[str, Any], errors: list[str],
+                    nonnegative: bool = False, max_int: int = 2) -> None:
+    """An optional float attribute that must be finite (and >= 0 when `nonnegative`): left out half
+    the time, else usually drawn from `good`, sometimes extreme, non-finite, an int or another type."""
+    if not draw(st.booleans()):
+        return
+    value = draw(st.one_of(good, good, good, good, ANY_FLOAT, WRONG_TYPED, st.integers(0, max_int)))
+    attrs[name] = value
+    if not isinstance(value, float):
+        errors.append(rf"{op}: attribute '{name}' must be a float")
+    elif not math.isfinite(value) or (nonnegative and value < 0):
+        errors.append(rf"{op}: attribute '{name}' = \S+ is invalid: must be finite" + (" and >= 0" if nonnegative else ""))
+
+
 @st.composite
 def shapes(draw, max_c: int = 12) -> tuple[int, ...]:
     rank = draw(st.sampled_from([2, 3, 3, 4, 4, 5, 1, 0]))
@@ -72,29 +106,10 @@ def group_norm_cases(draw) -> Case:
     attrs: dict[str, Any] = {}
     errors: list[str] = []
     c = shape[1] if len(shape) >= 2 else 0
-    kind = draw(st.sampled_from(["divisor"] * 6 + ["int", "float", "wrong", "missing"]))
-    if kind == "divisor" and c > 0:
-        attrs["num_groups"] = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
-    elif kind in ("int", "divisor"):
-        attrs["num_groups"] = draw(st.integers(-(2**40), 2**40) | st.integers(-2, 20))
-    elif kind == "float":
-        attrs["num_groups"] = draw(ANY_FLOAT)
-    elif kind == "wrong":
-        attrs["num_groups"] = draw(WRONG_TYPED)
-    if "num_groups" not in attrs:
-        errors.append(r"GroupNorm: required attribute 'num_groups' is missing")
-    elif not isinstance(attrs["num_groups"], int):
-        errors.append(r"GroupNorm: attribute 'num_groups' must be an int")
-    elif attrs["num_groups"] < 1:
-        errors.append(rf"GroupNorm: attribute 'num_groups' = {attrs['num_groups']} is invalid: must be >= 1")
-    if draw(st.booleans()):
-        good = st.floats(2.0**-40, 1.0, width=32)
-        eps = draw(st.one_of(good, good, good, good, ANY_FLOAT, WRONG_TYPED, st.integers(0, 3)))
-        attrs["epsilon"] = eps
-        if not isinstance(eps, float):
-            errors.append(r"GroupNorm: attribute 'epsilon' must be a float")
-        elif not (math.isfinite(eps) and eps >= 0):
-            errors.append(r"GroupNorm: attribute 'epsilon' = \S+ is invalid: must be finite and >= 0")
+    divisors = st.sampled_from([g for g in range(1, c + 1) if c % g == 0]) if c > 0 else None
+    _required_count(draw, "GroupNorm", "num_groups", divisors, attrs, errors)
+    _optional_float(draw, "GroupNorm", "epsilon", st.floats(2.0**-40, 1.0, width=32), attrs, errors,
+                    nonnegative=True, max_int=3)
     if draw(st.booleans()):
         act = draw(st.sampled_from(["none", "silu"] * 4 + ["relu", "", "SILU"]) | st.integers(0, 2))
         attrs["activation"] = act
@@ -130,30 +145,10 @@ def lrn_cases(draw) -> Case:
     shape = draw(shapes())
     attrs: dict[str, Any] = {}
     errors: list[str] = []
-    kind = draw(st.sampled_from(["good"] * 6 + ["int", "float", "wrong", "missing"]))
-    if kind == "good":
-        attrs["size"] = draw(st.integers(1, 9))
-    elif kind == "int":
-        attrs["size"] = draw(st.integers(-(2**40), 2**40) | st.integers(-2, 20))
-    elif kind == "float":
-        attrs["size"] = draw(ANY_FLOAT)
-    elif kind == "wrong":
-        attrs["size"] = draw(WRONG_TYPED)
-    if "size" not in attrs:
-        errors.append(r"LocalResponseNorm: required attribute 'size' is missing")
-    elif not isinstance(attrs["size"], int):
-        errors.append(r"LocalResponseNorm: attribute 'size' must be an int")
-    elif attrs["size"] < 1:
-        errors.append(rf"LocalResponseNorm: attribute 'size' = {attrs['size']} is invalid: must be >= 1")
+    _required_count(draw, "LocalResponseNorm", "size", st.integers(1, 9), attrs, errors)
     for name, good in (("alpha", st.floats(2.0**-20, 2.0**-7, width=32)), ("beta", st.floats(0.0, 2.0, width=32)),
                        ("bias", st.floats(0.5, 4.0, width=32))):
-        if draw(st.booleans()):
-            value = draw(st.one_of(good, good, good, good, ANY_FLOAT, WRONG_TYPED, st.integers(0, 2)))
-            attrs[name] = value
-            if not isinstance(value, float):
-                errors.append(rf"LocalResponseNorm: attribute '{name}' must be a float")
-            elif not math.isfinite(value):
-                errors.append(rf"LocalResponseNorm: attribute '{name}' = \S+ is invalid: must be finite")
+        _optional_float(draw, "LocalResponseNorm", name, good, attrs, errors)
     if draw(st.booleans()):
         window = draw(st.sampled_from(["onnx", "pytorch"] * 4 + ["caffe", ""]) | st.integers(0, 1))
         attrs["window"] = window
