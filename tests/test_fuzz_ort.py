@@ -40,6 +40,7 @@ OTHER_TYPES = ("float64", "int32", "int64")
 # Attribute values: what a hostile or careless model might carry.
 ANY_FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
                       st.sampled_from([0.0, -0.0, 1e-45, -1e-5, 3.4e38, math.nan, math.inf, -math.inf]))
+SUBNORMAL_LIMIT = float(np.finfo(np.float32).tiny)  # below this, float32 values are subnormal
 WRONG_TYPED = st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), st.lists(st.integers(-3, 3), min_size=1, max_size=3))
 
 
@@ -178,6 +179,19 @@ def _reference(case: Case, x: np.ndarray) -> tuple[np.ndarray, float]:
     return ref, tolerance(plain_lrn(x, a["size"], alpha, beta, bias_, window, case.dtype), ref, case.dtype)
 
 
+def _well_conditioned(attrs: dict[str, Any]) -> bool:
+    """Whether a float32 evaluation can be held to the float64 reference at all. Not when a float
+    attribute is subnormal (a few bits of precision: every evaluation order gives another answer,
+    tens of percent apart), nor for LRN's |beta| > 64 (base^beta turns the base's rounding error of
+    2^-24 into a factor of e^(|beta| 2^-24), and the float32 and float64 results overflow at
+    different places). Valid cases outside still must run, with the right shape and type."""
+    floats = [v for v in attrs.values() if isinstance(v, float)]
+    if any(0 < abs(v) < SUBNORMAL_LIMIT for v in floats):
+        return False
+    beta = attrs.get("beta", 0.75)
+    return not isinstance(beta, float) or abs(beta) <= 64
+
+
 def _check(case: Case, seed: int) -> None:
     rng = np.random.default_rng(seed)
     x_np_dtype = np_dtype(case.dtype)
@@ -203,6 +217,8 @@ def _check(case: Case, seed: int) -> None:
     assert out.shape == x.shape and out.dtype == x.dtype
     if x.size == 0:
         return
+    if not _well_conditioned(case.attrs):
+        return  # only shape and type are checked (above)
     ref, tol = _reference(case, x)
     # a true value beyond the output type's range is correctly returned as +-inf
     with np.errstate(over="ignore"):
