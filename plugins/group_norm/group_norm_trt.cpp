@@ -124,11 +124,7 @@ class GroupNormPlugin final : public PluginBase {
                           nvinfer1::IExprBuilder& /*builder*/) noexcept override {
     return Run("getOutputShapes", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
-      for (int32_t i = 0; i < nb_inputs; ++i) {
-        if (!ValidRank(inputs[i].nbDims)) {
-          return MakeError(kOp, ": input ", i, " has nbDims=", inputs[i].nbDims, ", outside 0..", Dims::MAX_DIMS);
-        }
-      }
+      for (int32_t i = 0; i < nb_inputs; ++i) ND_RETURN_IF_ERROR(CheckRank(kOp, InputName(i), inputs[i].nbDims));
       const DimsExprs& x = inputs[0];
       std::vector<int64_t> dims;
       for (int32_t i = 0; i < x.nbDims; ++i) dims.push_back(x.d[i]->isConstant() ? x.d[i]->getConstantValue() : -1);

@@ -64,9 +64,7 @@ class LrnPlugin final : public PluginBase {
                           nvinfer1::IExprBuilder& /*builder*/) noexcept override {
     return Run("getOutputShapes", [&]() -> Status {
       ND_RETURN_IF_ERROR(CheckCounts(nb_inputs, nb_outputs));
-      if (!ValidRank(inputs[0].nbDims)) {
-        return MakeError(kOp, ": input 'X' has nbDims=", inputs[0].nbDims, ", outside 0..", Dims::MAX_DIMS);
-      }
+      ND_RETURN_IF_ERROR(CheckRank(kOp, "input 'X'", inputs[0].nbDims));
       std::vector<int64_t> dims;
       for (int32_t i = 0; i < inputs[0].nbDims; ++i) {
         dims.push_back(inputs[0].d[i]->isConstant() ? inputs[0].d[i]->getConstantValue() : -1);

@@ -168,10 +168,13 @@ bool MulNonNegative(int64_t a, int64_t b, int64_t& out) noexcept {
   return true;
 }
 
+Status CheckRank(const char* op, const char* what, int32_t nb_dims) {
+  if (!ValidRank(nb_dims)) return MakeError(op, ": ", what, " has nbDims=", nb_dims, ", outside 0..", nvinfer1::Dims::MAX_DIMS);
+  return Status::Ok();
+}
+
 Status CheckShape(const char* op, const char* what, const nvinfer1::Dims& dims) {
-  if (!ValidRank(dims.nbDims)) {
-    return MakeError(op, ": ", what, " has nbDims=", dims.nbDims, ", outside 0..", nvinfer1::Dims::MAX_DIMS);
-  }
+  ND_RETURN_IF_ERROR(CheckRank(op, what, dims.nbDims));
   int64_t product = 1;
   for (int32_t i = 0; i < dims.nbDims; ++i) {
     if (dims.d[i] <= 0) continue;  // unknown (-1), negative (reported by the op's checks) or empty

@@ -55,6 +55,8 @@ bool MulNonNegative(int64_t a, int64_t b, int64_t& out) noexcept;
 // (unknown dims, -1, count as 1) fits in int64, so every partial product of its dims does too.
 // `what` names the tensor in the message ("input 'X'").
 Status CheckShape(const char* op, const char* what, const nvinfer1::Dims& dims);
+// The rank part of CheckShape alone (for DimsExprs, whose dims are expressions).
+Status CheckRank(const char* op, const char* what, int32_t nb_dims);
 
 // Dims -> std::vector<int64_t> (unknown dims stay -1). These three never read past d[MAX_DIMS]
 // (a larger nbDims is clamped; CheckShape reports it).
