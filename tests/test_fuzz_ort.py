@@ -90,6 +90,21 @@ def _optional_float(draw, op: str, name: str, good, attrs: dict[str, Any], error
         errors.append(rf"{op}: attribute '{name}' = \S+ is invalid: must be finite" + (" and >= 0" if nonnegative else ""))
 
 
+def _optional_choice(draw, op: str, name: str, choices: list[str], bad: list[str], attrs: dict[str, Any],
+                     errors: list[str], max_int: int) -> None:
+    """An optional string attribute with fixed choices: left out half the time, else usually a
+    choice, sometimes a wrong string or an int."""
+    if not draw(st.booleans()):
+        return
+    value = draw(st.sampled_from(choices * 4 + bad) | st.integers(0, max_int))
+    attrs[name] = value
+    if not isinstance(value, str):
+        errors.append(rf"{op}: attribute '{name}' must be a string")
+    elif value not in choices:
+        listed = ", ".join(f"'{c}'" for c in choices)
+        errors.append(rf"{op}: attribute '{name}' = '.*' is invalid: must be one of {listed}")
+
+
 @st.composite
 def shapes(draw, max_c: int = 12) -> tuple[int, ...]:
     rank = draw(st.sampled_from([2, 3, 3, 4, 4, 5, 1, 0]))
@@ -111,13 +126,7 @@ def group_norm_cases(draw) -> Case:
     _required_count(draw, "GroupNorm", "num_groups", divisors, attrs, errors)
     _optional_float(draw, "GroupNorm", "epsilon", st.floats(2.0**-40, 1.0, width=32), attrs, errors,
                     nonnegative=True, max_int=3)
-    if draw(st.booleans()):
-        act = draw(st.sampled_from(["none", "silu"] * 4 + ["relu", "", "SILU"]) | st.integers(0, 2))
-        attrs["activation"] = act
-        if not isinstance(act, str):
-            errors.append(r"GroupNorm: attribute 'activation' must be a string")
-        elif act not in ("none", "silu"):
-            errors.append(r"GroupNorm: attribute 'activation' = '.*' is invalid: must be one of 'none', 'silu'")
+    _optional_choice(draw, "GroupNorm", "activation", ["none", "silu"], ["relu", "", "SILU"], attrs, errors, max_int=2)
     # Type and rank are checked by ONNX Runtime (type) and our shape checks before the values.
     if dtype in OTHER_TYPES:
         errors.insert(0, r"Type '.*' of input parameter \(X\) of operator \(GroupNorm\)")
@@ -150,13 +159,7 @@ def lrn_cases(draw) -> Case:
     for name, good in (("alpha", st.floats(2.0**-20, 2.0**-7, width=32)), ("beta", st.floats(0.0, 2.0, width=32)),
                        ("bias", st.floats(0.5, 4.0, width=32))):
         _optional_float(draw, "LocalResponseNorm", name, good, attrs, errors)
-    if draw(st.booleans()):
-        window = draw(st.sampled_from(["onnx", "pytorch"] * 4 + ["caffe", ""]) | st.integers(0, 1))
-        attrs["window"] = window
-        if not isinstance(window, str):
-            errors.append(r"LocalResponseNorm: attribute 'window' must be a string")
-        elif window not in ("onnx", "pytorch"):
-            errors.append(r"LocalResponseNorm: attribute 'window' = '.*' is invalid: must be one of 'onnx', 'pytorch'")
+    _optional_choice(draw, "LocalResponseNorm", "window", ["onnx", "pytorch"], ["caffe", ""], attrs, errors, max_int=1)
     if dtype in OTHER_TYPES:
         errors.insert(0, r"Type '.*' of input parameter \(X\) of operator \(LocalResponseNorm\)")
     elif len(shape) < 2:
