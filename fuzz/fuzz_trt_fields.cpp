@@ -473,20 +473,11 @@ void CheckSnapshot(const char* op, const nd::FieldSpec* specs, int count, const 
 
 // ---- plugins -------------------------------------------------------------------------------------
 
-struct PluginDeleter {
-  void operator()(IPluginV3* p) const { delete p; }
-};
-using PluginPtr = std::unique_ptr<IPluginV3, PluginDeleter>;
+using nd_trt_test::Build;
+using nd_trt_test::Core;
+using nd_trt_test::PluginPtr;
+using nd_trt_test::Runtime;
 
-IPluginV3OneCore* Core(IPluginV3* p) {
-  return static_cast<IPluginV3OneCore*>(p->getCapabilityInterface(PluginCapabilityType::kCORE));
-}
-IPluginV3OneBuild* Build(IPluginV3* p) {
-  return static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
-}
-IPluginV3OneRuntime* Runtime(IPluginV3* p) {
-  return static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-}
 
 struct Op {
   const char* name;

@@ -122,10 +122,10 @@ class Fields {
   PluginFieldCollection fc_{};
 };
 
-struct PluginDeleter {
-  void operator()(IPluginV3* p) const { delete p; }
-};
-using PluginPtr = std::unique_ptr<IPluginV3, PluginDeleter>;
+using nd_trt_test::Build;
+using nd_trt_test::Core;
+using nd_trt_test::PluginPtr;
+using nd_trt_test::Runtime;
 
 PluginPtr Create(const char* op, Fields& f, TensorRTPhase phase = TensorRTPhase::kBUILD, const char* layer = "layer0") {
   IPluginCreatorV3One* c = FindCreator(op);
@@ -133,15 +133,6 @@ PluginPtr Create(const char* op, Fields& f, TensorRTPhase phase = TensorRTPhase:
   return PluginPtr(c->createPlugin(layer, f.Get(), phase));
 }
 
-IPluginV3OneCore* Core(IPluginV3* p) {
-  return static_cast<IPluginV3OneCore*>(p->getCapabilityInterface(PluginCapabilityType::kCORE));
-}
-IPluginV3OneBuild* Build(IPluginV3* p) {
-  return static_cast<IPluginV3OneBuild*>(p->getCapabilityInterface(PluginCapabilityType::kBUILD));
-}
-IPluginV3OneRuntime* Runtime(IPluginV3* p) {
-  return static_cast<IPluginV3OneRuntime*>(p->getCapabilityInterface(PluginCapabilityType::kRUNTIME));
-}
 
 Dims MakeDims(std::initializer_list<int64_t> d) {
   Dims out{};

@@ -165,4 +165,21 @@ class ExprBuilder final : public nvinfer1::IExprBuilder {
   ExprBuilderImpl impl_;
 };
 
+// Owning pointer to a plugin, and its three capability interfaces.
+struct PluginDeleter {
+  void operator()(nvinfer1::IPluginV3* p) const { delete p; }
+};
+using PluginPtr = std::unique_ptr<nvinfer1::IPluginV3, PluginDeleter>;
+
+inline nvinfer1::IPluginV3OneCore* Core(nvinfer1::IPluginV3* p) {
+  return static_cast<nvinfer1::IPluginV3OneCore*>(p->getCapabilityInterface(nvinfer1::PluginCapabilityType::kCORE));
+}
+inline nvinfer1::IPluginV3OneBuild* Build(nvinfer1::IPluginV3* p) {
+  return static_cast<nvinfer1::IPluginV3OneBuild*>(p->getCapabilityInterface(nvinfer1::PluginCapabilityType::kBUILD));
+}
+inline nvinfer1::IPluginV3OneRuntime* Runtime(nvinfer1::IPluginV3* p) {
+  return static_cast<nvinfer1::IPluginV3OneRuntime*>(
+      p->getCapabilityInterface(nvinfer1::PluginCapabilityType::kRUNTIME));
+}
+
 }  // namespace nd_trt_test
