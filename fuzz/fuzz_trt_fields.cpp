@@ -507,13 +507,7 @@ void InitOps() {
   FUZZ_CHECK(g_ops[0].creator != nullptr && g_ops[1].creator != nullptr, "creators not found by name");
 }
 
-Dims MakeDims(std::initializer_list<int64_t> d) {
-  Dims out{};
-  out.nbDims = static_cast<int32_t>(d.size());
-  int i = 0;
-  for (int64_t v : d) out.d[i++] = v;
-  return out;
-}
+using nd_trt_test::MakeDims;
 
 // Attributes a plugin launches with, as the stub launcher saw them.
 struct Launched {

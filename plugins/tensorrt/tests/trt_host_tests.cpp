@@ -134,13 +134,7 @@ PluginPtr Create(const char* op, Fields& f, TensorRTPhase phase = TensorRTPhase:
 }
 
 
-Dims MakeDims(std::initializer_list<int64_t> d) {
-  Dims out{};
-  out.nbDims = static_cast<int32_t>(d.size());
-  int i = 0;
-  for (int64_t v : d) out.d[i++] = v;
-  return out;
-}
+using nd_trt_test::MakeDims;
 
 PluginTensorDesc Desc(Dims dims, DataType t = DataType::kFLOAT, TensorFormat f = TensorFormat::kLINEAR) {
   PluginTensorDesc d{};

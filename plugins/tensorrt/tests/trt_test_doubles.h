@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
 #include <limits>
 #include <memory>
 #include <string>
@@ -164,6 +165,14 @@ class ExprBuilder final : public nvinfer1::IExprBuilder {
  private:
   ExprBuilderImpl impl_;
 };
+
+inline nvinfer1::Dims MakeDims(std::initializer_list<int64_t> d) {
+  nvinfer1::Dims out{};
+  out.nbDims = static_cast<int32_t>(d.size());
+  int i = 0;
+  for (int64_t v : d) out.d[i++] = v;
+  return out;
+}
 
 // Owning pointer to a plugin, and its three capability interfaces.
 struct PluginDeleter {
