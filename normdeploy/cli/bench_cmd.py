@@ -1,0 +1,116 @@
+"""normdeploy bench model.onnx [--torch module:factory [--weights ck.pt]] [--reference std.onnx]
+[--input-shape NAME:DIMS ...] [--seed N] [--val-range LOW,HIGH] [--load-inputs FILE]
+[--warmup N] [--repeats N] [--min-repeat-ms MS] [--threads N] [--spinning] [--profile-runs N]
+[--no-profile] [--no-tensorrt] [--json PATH] [--no-html] [--no-progress]"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from .common import EXIT_FAILED, EXIT_OK, CliError
+
+EPILOG = """\
+runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
+baseline: plain ONNX Runtime on convert --to standard of the model, or --reference),
+pytorch-cpu (with --torch), tensorrt (when tensorrt imports, a GPU is present and the plugin
+library is built; otherwise the reason it was skipped is printed).
+
+speed-up = baseline median ms / runner median ms (> 1: faster than onnxruntime-standard).
+Every runner's outputs are compared with the baseline's before and after timing (max abs
+difference within 1e-3 of the output scale in float32): one that differs is reported, not ranked.
+
+exit codes: 0 every runner ran and agreed, 1 a runner failed or its outputs differ, 2 bad
+arguments or input.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "bench", help="time a whole model: ONNX Runtime + normdeploy vs plain ONNX Runtime (standard ops), PyTorch, TensorRT",
+        description="Time the model with normdeploy's library against plain ONNX Runtime on its standard-op\n"
+                    "equivalent (the baseline), PyTorch eager and TensorRT, interleaved; show the time share per op\n"
+                    "type (ONNX Runtime's profiler); write bench.json and bench.html.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="the ONNX file (with normdeploy nodes, or standard ops to convert)")
+    p.add_argument("--reference", metavar="STD.onnx", help="a standard-op model to time as the baseline instead of "
+                   "converting the model")
+    p.add_argument("--torch", metavar="MODULE:FACTORY", help="also time this PyTorch model (eager, CPU; the factory is "
+                   "called with no arguments; the current folder is importable)")
+    p.add_argument("--weights", metavar="CKPT", help="state_dict checkpoint for --torch (torch.load(weights_only=True))")
+    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME:]DIMS",
+                   help="shape of an input, e.g. input:1x3x224x224 (repeatable); dynamic dims default to 2 for the "
+                        "batch axis and 32, 48, ... for the others")
+    p.add_argument("--seed", default="1", metavar="N", help="seed of the random inputs (default 1)")
+    p.add_argument("--val-range", action="append", default=[], metavar="[NAME:]LOW,HIGH",
+                   help="value range of the random inputs (default 0,1; repeatable per input)")
+    p.add_argument("--load-inputs", metavar="FILE", help="time these inputs instead of random ones: .npz (one array "
+                   "per input name) or polygraphy JSON (the first feed dict)")
+    p.add_argument("--warmup", default="3", metavar="N", help="untimed calls per runner before timing (default 3)")
+    p.add_argument("--repeats", default="10", metavar="N", help="timed repeats per runner, interleaved (default 10)")
+    p.add_argument("--min-repeat-ms", default="20", metavar="MS", help="a repeat makes back-to-back calls until it "
+                   "lasts at least this long (per-call mean; default 20; 0: one call per repeat)")
+    p.add_argument("--threads", metavar="N", help="threads for ONNX Runtime (intra-op) and torch (default: all usable "
+                   "cores)")
+    p.add_argument("--spinning", action="store_true", help="let ONNX Runtime's idle threads spin "
+                   "(session.intra_op.allow_spinning=1, ONNX Runtime's own default; off here unless given)")
+    p.add_argument("--profile-runs", default="3", metavar="N", help="runs profiled per ONNX Runtime model (default 3, "
+                   "after one dropped warm-up)")
+    p.add_argument("--no-profile", action="store_true", help="skip ONNX Runtime profiling (no op-type time share)")
+    p.add_argument("--no-tensorrt", action="store_true", help="do not try TensorRT")
+    p.add_argument("--json", metavar="PATH", help="where the JSON report goes (default bench-report/<model stem>/"
+                   "bench.json); the HTML page goes beside it (.html)")
+    p.add_argument("--no-html", action="store_true", help="write the JSON report only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
+    p.set_defaults(run=run)
+
+
+def _int(text: str, option: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r}: expected an integer") from None
+    if value < minimum:
+        raise CliError(f"{option} {text!r}: must be >= {minimum}")
+    return value
+
+
+def _float(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise CliError(f"{option} {text!r}: expected a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise CliError(f"{option} {text!r}: must be a finite number >= 0")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import BenchError, bench
+
+    try:
+        result = bench(
+            args.model,
+            reference=args.reference,
+            torch_model=args.torch,
+            weights=args.weights,
+            input_shapes=args.input_shape,
+            inputs=args.load_inputs,
+            seed=_int(args.seed, "--seed", 0),
+            val_range=args.val_range or (0.0, 1.0),
+            warmup=_int(args.warmup, "--warmup", 0),
+            repeats=_int(args.repeats, "--repeats", 1),
+            min_repeat_ms=_float(args.min_repeat_ms, "--min-repeat-ms"),
+            threads=None if args.threads is None else _int(args.threads, "--threads", 1),
+            spinning=args.spinning,
+            profile=not args.no_profile,
+            profile_runs=_int(args.profile_runs, "--profile-runs", 1),
+            tensorrt=not args.no_tensorrt,
+            report_path=args.json,
+            html=not args.no_html,
+            progress=False if args.no_progress else None,
+        )
+    except BenchError as exc:
+        raise CliError(str(exc)) from exc
+    print(result.summary())
+    return EXIT_OK if result.passed else EXIT_FAILED
