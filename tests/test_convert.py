@@ -198,14 +198,24 @@ def test_unfolded_weights_from_torchscript(dynamic):
     np.testing.assert_allclose(got, net(x).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_normdeploy_convert_stays_the_function_after_imports():
+def test_normdeploy_convert_stays_callable_after_imports(tmp_path, rng):
+    """Importing the package normdeploy.convert (or its modules) makes the attribute
+    normdeploy.convert the package; it must still convert a file like the function."""
     import importlib
 
-    import normdeploy.conversion  # noqa: F401 - importing the module must not shadow the function
+    import normdeploy.conversion
+    import normdeploy.convert.rules.gn_standard  # noqa: F401 - importing the package must not break the call
 
     importlib.import_module("normdeploy.exporter")
-    assert callable(normdeploy.convert) and normdeploy.convert.__name__ == "convert"
-    assert normdeploy.convert is normdeploy.conversion.convert
+    assert normdeploy.conversion.convert.__name__ == "convert"
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 3])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4, 3])
+    src = tmp_path / "in.onnx"
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("LRN", ["x"], ["y"], size=3)], "g", [x], [y]),
+                                opset_imports=[helper.make_opsetid("", 17)], ir_version=IR_VERSION), src)
+    report = normdeploy.convert(src, tmp_path / "out.onnx", to="custom")
+    assert report.counts == {"LRN": 1}
+    assert [n.op_type for n in onnx.load(tmp_path / "out.onnx").graph.node] == ["LocalResponseNorm"]
 
 
 @pytest.mark.parametrize("opset", [13, 18])

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..conversion import convert
+    from ..convert import convert
 
     report = convert(args.input, args.output, to=args.to)
     print(report.summary())
