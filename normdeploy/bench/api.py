@@ -8,6 +8,7 @@ import math
 import os
 import platform
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -300,7 +301,8 @@ def _machine() -> dict[str, Any]:
 
 def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], settings: Settings, warmup: int, repeats: int,
             min_repeat_ms: float, baseline: str, results: Sequence[RunnerResult], ratio: Mapping[str, Ratio],
-            profiles: Sequence[OpProfile], notes: Sequence[str], machine: dict[str, Any]) -> dict[str, Any]:
+            profiles: Sequence[OpProfile], notes: Sequence[str], machine: dict[str, Any],
+            clock_name: str = "time.perf_counter") -> dict[str, Any]:
     from ..validate.report import versions
 
     try:
@@ -316,7 +318,7 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], settings:
                   "outputs": [s.to_json() for s in pair.outputs], "notes": pair.notes},
         "inputs": input_info,
         "settings": {**settings.to_json(), "warmup": warmup, "repeats": repeats, "min_repeat_ms": min_repeat_ms,
-                     "interleaved": True, "clock": "time.perf_counter",
+                     "interleaved": True, "clock": clock_name,
                      "method": "repeat i runs every runner once, starting at runner i mod n; a repeat is calls_per_repeat "
                                "back-to-back calls (so that it lasts >= min_repeat_ms) and yields ms per call; latency is "
                                "the median over repeats, spread q1-q3 and min-max"},
@@ -383,6 +385,7 @@ def bench(
     report_path: str | os.PathLike[str] | Literal[False] | None = None,
     html: bool = True,
     progress: bool | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> BenchResult:
     """Times `model` (path or onnx.ModelProto; normdeploy nodes, or standard ops converted to them)
     with ONNX Runtime + normdeploy's library against plain ONNX Runtime on its standard-op
@@ -398,7 +401,8 @@ def bench(
     Runtime's idle-thread spinning is off unless `spinning`. With `profile`, ONNX Runtime's
     profiler gives the time share per op type of both ONNX models (`profile_runs` runs each).
     `report_path`: the JSON file (default bench-report/<stem>/bench.json; the HTML page beside it
-    as .html; False writes nothing). Raises BenchError for bad arguments or input.
+    as .html; False writes nothing). `clock`: the timer (seconds), replaceable in tests.
+    Raises BenchError for bad arguments or input.
     """
     seed = _int(seed, "--seed", 0)
     warmup = _int(warmup, "--warmup", 0)
@@ -413,13 +417,13 @@ def bench(
     with quiet_polygraphy():
         return _bench(model, reference, torch_model, weights, input_shapes, inputs, seed, val_range, warmup, repeats,
                       float(min_repeat_ms), settings, profile, profile_runs, tensorrt, report_path, html, progress,
-                      machine)
+                      machine, clock)
 
 
 def _bench(model: Any, reference: Any, torch_model: Any, weights: Any, input_shapes: Any, inputs: Any, seed: int,
            val_range: Any, warmup: int, repeats: int, min_repeat_ms: float, settings: Settings, profile: bool,
            profile_runs: int, tensorrt: bool, report_path: Any, html: bool, progress: bool | None,
-           machine: dict[str, Any]) -> BenchResult:
+           machine: dict[str, Any], clock: Callable[[], float]) -> BenchResult:
     try:
         pair = load_pair(model, reference)
         json_path, html_path = _output_paths(report_path, pair, html)
@@ -442,7 +446,7 @@ def _bench(model: Any, reference: Any, torch_model: Any, weights: Any, input_sha
 
                 try:
                     measurements = measure(timed, prepared, warmup=warmup, repeats=repeats,
-                                           min_repeat_ms=min_repeat_ms, on_step=step)
+                                           min_repeat_ms=min_repeat_ms, clock=clock, on_step=step)
                 except Exception as exc:  # noqa: BLE001 - a runner failing mid-way: say which
                     raise BenchError(f"a runner failed while being timed: {type(exc).__name__}: {exc}") from exc
                 check_timed(measurements, results, want, names, dtypes)
@@ -456,7 +460,8 @@ def _bench(model: Any, reference: Any, torch_model: Any, weights: Any, input_sha
         notes.append(f"the baseline ({baseline}) lost its timing (its timed outputs differ from its checked ones): no ratios")
     passed = all(r.error is None for r in results_list)
     report = _report(pair, passed, input_info, settings, warmup, repeats, min_repeat_ms, baseline, results_list,
-                     ratio, profiles, notes, machine)
+                     ratio, profiles, notes, machine,
+                     "time.perf_counter" if clock is time.perf_counter else getattr(clock, "__name__", repr(clock)))
     if json_path is not None:
         _write(report, json_path, html_path, profiles)
     return BenchResult(passed, report, json_path, html_path, results_list, ratio, profiles)
