@@ -88,17 +88,6 @@ def test_group_normalization_18_expands_per_group_scale(rng):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_group_normalization_18_with_unknown_channels_is_left_alone():
-    node = helper.make_node("GroupNormalization", ["X", "s", "b"], ["Y"], num_groups=2)
-    model = _model([node], [_vi("X", ["N", "C", 5])], [_vi("Y", None)],
-                   [numpy_helper.from_array(np.ones(2, np.float32), "s"), numpy_helper.from_array(np.zeros(2, np.float32), "b")])
-    custom, report = convert_model(model)
-    assert report.total == 0
-    assert [s.reason for s in report.skipped] == [
-        "the channel count of X is not known statically (needed to expand per-group scale/bias)"]
-    assert custom.graph.node[0].op_type == "GroupNormalization"
-
-
 def test_group_normalization_21_with_half_stash_type_is_left_alone():
     node = helper.make_node("GroupNormalization", ["X", "s", "b"], ["Y"], num_groups=2, stash_type=10)
     model = _model([node], [_vi("X", ["N", 4, 5]), _vi("s", [4]), _vi("b", [4])], [_vi("Y", None)], opset=21)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConvertError
-from .io import EXTERNAL_DATA_THRESHOLD, MAX_MODEL_FILE_BYTES, checked_save, load_model, save_model
+from .io import EXTERNAL_DATA_THRESHOLD, MAX_MODEL_FILE_BYTES, checked_save, load_model, save_converted, save_model
 from .matcher import MAX_EXPANDED_CHANNELS
 from .pipeline import SUPPORTED_OPSETS, check_opset, convert_model
 from .report import ConvertReport, Skipped
@@ -51,7 +51,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], to: Direct
     model = load_model(src)
     converted, report = convert_model(model, to, source=str(src))
     try:
-        checked_save(converted, dst)
+        report.warnings += save_converted(model, converted, dst, strict=strict)
     except OSError as exc:
         raise ConvertError(f"cannot write {dst}: {exc.strerror or exc}") from exc
     return report
@@ -69,4 +69,4 @@ sys.modules[__name__].__class__ = _CallablePackage
 
 __all__ = ["EXTERNAL_DATA_THRESHOLD", "MAX_EXPANDED_CHANNELS", "MAX_MODEL_FILE_BYTES", "SUPPORTED_OPSETS",
            "ConvertError", "ConvertReport", "Direction", "Skipped", "check_opset", "checked_save", "convert",
-           "convert_model", "load_model", "save_model"]
+           "convert_model", "load_model", "save_converted", "save_model"]

@@ -125,3 +125,84 @@ def invalid(path: str | os.PathLike[str], exc: Exception) -> ConvertError:
     return ConvertError(f"{path}: not written: the result fails onnx.checker: {first_line(exc)}")
 
 
+
+def _check(model: onnx.ModelProto, folder: Path) -> None:
+    """onnx.checker on `model`; one too large for protobuf in memory is checked from a temporary
+    file in `folder` (removed again)."""
+    if model.ByteSize() <= EXTERNAL_DATA_THRESHOLD:
+        onnx.checker.check_model(model)
+        return
+    tmp = folder / f".check.{os.getpid()}.onnx"
+    try:
+        save_model(model, tmp)
+        onnx.checker.check_model(str(tmp))
+    finally:
+        tmp.unlink(missing_ok=True)
+        (folder / f"{tmp.name}.data").unlink(missing_ok=True)
+
+
+#: Stand-in domain for the nodes onnx.checker rejects but convert left as they were in the input
+_UNCHECKED_DOMAIN = "normdeploy.unchecked"
+
+
+def untouched_failures(original: onnx.ModelProto, converted: onnx.ModelProto) -> list[tuple[onnx.NodeProto, str]]:
+    """The nodes of `converted` that onnx.checker rejects on their own, each with the checker's
+    message, when every one of them is exactly as it was in `original` (convert did not touch it);
+    [] when convert's own nodes are among them or no single node is to blame."""
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = converted.ir_version
+    ctx.opset_imports = {o.domain: o.version for o in converted.opset_import}
+    as_written = {n.SerializeToString(deterministic=True) for n in original.graph.node}
+    failing: list[tuple[onnx.NodeProto, str]] = []
+    for node in converted.graph.node:
+        try:
+            onnx.checker.check_node(node, ctx)
+        except onnx.checker.ValidationError as exc:
+            if node.SerializeToString(deterministic=True) not in as_written:
+                return []  # a node convert wrote or changed: our fault, never excused
+            failing.append((node, first_line(exc)))
+    return failing
+
+
+def save_converted(original: onnx.ModelProto, converted: onnx.ModelProto, path: str | os.PathLike[str], *,
+                   strict: bool = False) -> list[str]:
+    """Checks and writes the result of convert; returns warnings for the written file.
+
+    The result must pass onnx.checker, except for nodes the checker rejects on their own that
+    convert left exactly as they were in the input (a deprecated GroupNormalization-18 under onnx
+    >= 1.23, an op unknown to this onnx version): those are reported as warnings and the file is
+    written, after checking that the model with those nodes masked passes. strict=True refuses
+    such a file too (nothing is written)."""
+    p = Path(path)
+    folder = p.parent if p.parent.is_dir() else Path(".")
+    try:
+        _check(converted, folder)
+        save_model(converted, p)
+        return []
+    except onnx.checker.ValidationError as exc:
+        failure = exc
+    if strict:
+        raise ConvertError(f"{path}: not written: the result fails onnx.checker (strict checking): "
+                           f"{first_line(failure)}")
+    blamed = untouched_failures(original, converted)
+    if not blamed:
+        raise invalid(path, failure)
+    masked = onnx.ModelProto()
+    masked.CopyFrom(converted)
+    ids = {node.SerializeToString(deterministic=True) for node, _ in blamed}
+    for node in masked.graph.node:
+        if node.SerializeToString(deterministic=True) in ids:
+            inputs, outputs, op_type = list(node.input), list(node.output), node.op_type
+            node.Clear()
+            node.op_type, node.domain = op_type, _UNCHECKED_DOMAIN
+            node.input.extend(inputs)
+            node.output.extend(outputs)
+    masked.opset_import.append(onnx.helper.make_opsetid(_UNCHECKED_DOMAIN, 1))
+    try:
+        _check(masked, folder)
+    except onnx.checker.ValidationError as exc:
+        raise invalid(path, exc) from exc
+    save_model(converted, p)
+    return [f"onnx.checker rejects node '{node.name or node.output[0]}' ({node.domain or 'ai.onnx'}.{node.op_type}), "
+            f"which was in the input and left as it was: {message} (written anyway; strict checking refuses)"
+            for node, message in blamed]
