@@ -14,8 +14,10 @@ only where it is looked up through torch.nn.functional (nn.LocalResponseNorm doe
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -50,6 +52,21 @@ class ExportResult:
     def summary(self) -> str:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(self.nodes.items())) or "no normdeploy nodes"
         return f"wrote {self.path} ({counts})"
+
+    def io_summary(self) -> str:
+        """'inputs: sample float32[batch,4,height,width], timestep int64[]; outputs: ...'."""
+        initializers = {i.name for i in self.model.graph.initializer}
+        inputs = [vi for vi in self.model.graph.input if vi.name not in initializers]
+        return (f"inputs: {', '.join(_describe_value(vi) for vi in inputs)}; "
+                f"outputs: {', '.join(_describe_value(vi) for vi in self.model.graph.output)}")
+
+
+def _describe_value(vi: onnx.ValueInfoProto) -> str:
+    t = vi.type.tensor_type
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name if t.elem_type not in (0, 16) else (
+        "bfloat16" if t.elem_type == 16 else "?")
+    dims = ",".join(d.dim_param or str(d.dim_value) for d in t.shape.dim) if t.HasField("shape") else "?"
+    return f"{vi.name} {dtype}[{dims}]"
 
 
 def count_custom_nodes(model: onnx.ModelProto) -> Counter:
@@ -98,19 +115,36 @@ def _quiet() -> Iterator[None]:
 
 def export(
     model: Any,
-    args: tuple,
+    args: Any,
     path: str | os.PathLike[str],
     *,
+    kwargs: Mapping[str, Any] | None = None,
     opset: int = 18,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+    dynamic_axes: Mapping[str, Mapping[int, str] | Sequence[int]] | None = None,
     verbose: bool = False,
 ) -> ExportResult:
-    """Exports `model(*args)` to `path` with normdeploy nodes; returns the path, the model and the
-    converter's report. `dynamic_axes` maps input names to {axis: name} (e.g. {"input": {0:
-    "batch", 2: "height"}}); opsets 17 to 21."""
+    """Exports `model(*args, **kwargs)` to `path` with normdeploy nodes; returns the path, the model
+    and the converter's report. Opsets 17 to 21.
+
+    Inputs: every tensor in args/kwargs becomes a graph input named as torch.onnx names it: after
+    forward()'s parameter (`sample`, `timestep`, ...; a list parameter `feats` gives `feats_0`,
+    `feats_1`; a dict `d` gives `d_<key>`; **kwargs entries their key). Non-tensor values (e.g.
+    `return_dict=False`) are constants baked into the graph. `input_names` renames the first inputs.
+    `dynamic_axes` maps input names to {axis: dim name} or [axes] (e.g. {"sample": {0: "batch"}}).
+
+    Outputs: a tensor is `output`; tuples/lists are flattened to `output_0`, `output_1`, ...;
+    dicts, dataclasses, namedtuples and dict-like model outputs (transformers ModelOutput,
+    diffusers BaseOutput) give their keys (`sample`, `last_hidden_state`), nested paths joined by
+    `_`; None entries are dropped. A key equal to an input name gets `out_` in front (the UNet's
+    output `sample` becomes `out_sample`). `output_names` renames the first outputs."""
+    from .extras import require
+    require("torch", "normdeploy export")
     import torch
+
+    from . import inputspec
+    from .torch_ops import FlatOutputs, OutputStructureError
 
     if opset not in EXPORT_OPSETS:
         raise ExportError(f"export: opset {opset} is not supported; use {EXPORT_OPSETS.start} to {EXPORT_OPSETS.stop - 1}")
@@ -118,31 +152,39 @@ def export(
         raise ExportError(f"export: model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(args, tuple):
         args = (args,)
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ExportError(f"export: kwargs must be a dict of forward() keyword arguments, got {type(kwargs).__name__}")
     register_schemas()
-    input_names = list(input_names or (["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]))
-    if dynamic_axes:
-        unknown = sorted(set(dynamic_axes) - set(input_names))
-        if unknown:
-            raise ExportError(f"export: dynamic_axes names {unknown} are not inputs ({input_names})")
+    signature = inputspec.forward_signature(model)
+    try:
+        bound = inputspec.bind(signature, args, [(str(k), v) for k, v in (kwargs or {}).items()])
+    except inputspec.InputSpecError as exc:
+        raise ExportError(f"export: {exc}") from None
+    inputs = _tensor_inputs(bound, torch.Tensor)
+    names = _input_names([name for name, _ in inputs], input_names)
+    axes = _dynamic_axes(dynamic_axes, names, [t for _, t in inputs], renamed=input_names is not None)
+    dynamic_shapes = _dynamic_shapes(bound, axes, names, torch) if axes else None
     was_training = model.training
     model.eval()
     build_opset = max(opset, 18)  # torch.onnx builds 17 at 18 and converts down
+    flat = FlatOutputs(model)
     try:
         with _lrn_as_custom_op(), (contextlib.nullcontext() if verbose else _quiet()), torch.no_grad():
             program = torch.onnx.export(
-                model, args, dynamo=True, opset_version=build_opset, input_names=input_names,
-                output_names=list(output_names) if output_names else None,
-                dynamic_axes={k: dict(v) for k, v in dynamic_axes.items()} if dynamic_axes else None,
-                custom_translation_table=_translation_table(), external_data=False,
+                model, bound.args, kwargs=bound.kwargs, dynamo=True, opset_version=build_opset,
+                dynamic_shapes=dynamic_shapes, custom_translation_table=_translation_table(), external_data=False,
             )
     except Exception as exc:  # noqa: BLE001 - torch raises many types; report them as one
-        raise ExportError(f"export: torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
+        structure = _find_cause(exc, OutputStructureError)
+        if structure is not None:
+            raise ExportError(f"export: {structure}") from exc
+        raise ExportError(f"export: torch.onnx.export failed: {type(exc).__name__}: {_first_line(exc)}") from exc
     finally:
+        flat.remove()
         model.train(was_training)
     proto = program.model_proto
-    outputs = len(proto.graph.output)
-    _rename_outputs(proto, list(output_names) if output_names else
-                    (["output"] if outputs == 1 else [f"output_{i}" for i in range(outputs)]))
+    _name_inputs(proto, names, axes)
+    _name_outputs(proto, _output_names(flat.paths, output_names, names))
     proto, report = convert_model(proto, "custom")
     if opset < build_opset:
         proto = _down_convert(proto, opset)
@@ -150,6 +192,228 @@ def export(
     proto.producer_name = "normdeploy"
     saved = checked_save(proto, path)
     return ExportResult(path=saved, model=proto, report=report)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _find_cause(exc: BaseException | None, kind: type) -> BaseException | None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def _tensor_inputs(bound: Any, tensor_type: type) -> list[tuple[str, Any]]:
+    """(name, tensor) for every tensor among the bound arguments, in torch.export's order, named
+    as torch.onnx names them: the parameter, then `_<index>` / `_<key>` per nesting level;
+    **kwargs entries by their key alone."""
+    found: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, tensor_type):
+            found.append((prefix, value))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(f"{prefix}_{index}", item)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(f"{prefix}_{key}" if prefix else str(key), item)
+
+    var_keyword = _var_keyword(bound.signature)
+    for name, value in bound.arguments.items():
+        walk("" if name == var_keyword else name, value)
+    return found
+
+
+def _var_keyword(signature: inspect.Signature | None) -> str:
+    if signature is None:
+        return "kwargs"
+    return next((p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD), "")
+
+
+def _input_names(defaults: list[str], given: Sequence[str] | None) -> list[str]:
+    if not defaults:
+        raise ExportError("export: the model gets no tensor input (args and kwargs hold no torch.Tensor)")
+    if given is None:
+        return defaults
+    given = [str(n) for n in given]
+    if len(given) > len(defaults):
+        raise ExportError(f"export: {len(given)} input_names {given} for {len(defaults)} tensor input(s) {defaults}")
+    names = given + defaults[len(given):]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ExportError(f"export: input names {dup} appear twice among {names}")
+    return names
+
+
+def _dynamic_axes(spec: Mapping[str, Any] | None, names: list[str], tensors: list[Any],
+                  renamed: bool) -> dict[str, dict[int, str]]:
+    """{input name: {axis: dim name}} checked against the inputs and their ranks."""
+    if not spec:
+        return {}
+    unknown = sorted(set(spec) - set(names))
+    if unknown:
+        hint = ""
+        if "input" in unknown and not renamed:
+            hint = (f"; inputs are named after forward()'s parameters, as torch.onnx names them (pass "
+                    f"input_names=['input'] for the old name)")
+        raise ExportError(f"export: dynamic_axes names {unknown} are not inputs ({names}){hint}")
+    axes: dict[str, dict[int, str]] = {}
+    for name, tensor in zip(names, tensors):
+        given = spec.get(name)
+        if not given:
+            continue
+        pairs = given.items() if isinstance(given, Mapping) else ((a, f"{name}_dim{a}") for a in given)
+        rank = tensor.dim()
+        for axis, dim in pairs:
+            if not isinstance(axis, int) or isinstance(axis, bool) or not -rank <= axis < rank:
+                raise ExportError(f"export: dynamic_axes[{name!r}]: axis {axis!r} is out of range for the rank-{rank} "
+                                  f"input {name!r} of shape {list(tensor.shape)}")
+            axes.setdefault(name, {})[axis % rank] = str(dim)
+    return axes
+
+
+def _dynamic_shapes(bound: Any, axes: dict[str, dict[int, str]], names: list[str], torch: Any) -> dict[str, Any]:
+    """torch.export's dynamic_shapes for the bound arguments (keyed by parameter, nested like
+    them): Dim.DYNAMIC on the asked axes; the names are put on the ONNX dims afterwards."""
+    leaves = iter(names)
+
+    def mirror(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            asked = axes.get(next(leaves))
+            return {axis: torch.export.Dim.DYNAMIC for axis in asked} if asked else None
+        if isinstance(value, (list, tuple)):
+            return type(value)(mirror(v) for v in value) if not hasattr(value, "_fields") else [mirror(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: mirror(v) for k, v in value.items()}
+        return None
+
+    return {name: mirror(value) for name, value in bound.arguments.items()}
+
+
+def _name_inputs(model: onnx.ModelProto, names: list[str], axes: dict[str, dict[int, str]]) -> None:
+    """Gives the graph inputs their names and the dynamic dims their names (torch.onnx calls
+    them s0, s1, ...); a dynamic axis the model fixed to one size is an error."""
+    initializers = {i.name for i in model.graph.initializer}
+    graph_inputs = [vi for vi in model.graph.input if vi.name not in initializers]
+    if len(graph_inputs) != len(names):
+        raise ExportError(f"export: torch.onnx made {len(graph_inputs)} graph input(s) "
+                          f"{[vi.name for vi in graph_inputs]} for {len(names)} tensor input(s) {names}")
+    _rename_values(model.graph, {vi.name: new for vi, new in zip(graph_inputs, names)})
+    symbols: dict[str, str] = {}
+    for vi, name in zip(graph_inputs, names):
+        dims = vi.type.tensor_type.shape.dim
+        for axis, dim_name in sorted(axes.get(name, {}).items()):
+            dim = dims[axis]
+            if not dim.HasField("dim_param"):
+                raise ExportError(f"export: dynamic axis {axis} of input {name!r} came out static ({dim.dim_value}): "
+                                  f"the model fixes its size")
+            symbols.setdefault(dim.dim_param, dim_name)
+    if symbols:
+        _rename_dims(model.graph, symbols)
+
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _rename_dims(graph: onnx.GraphProto, symbols: Mapping[str, str]) -> None:
+    """Renames symbolic dims (also inside expressions such as `s0 + 1`) in every value info."""
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        if not vi.type.HasField("tensor_type"):
+            continue
+        for dim in vi.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param"):
+                dim.dim_param = _TOKEN.sub(lambda m: symbols.get(m.group(0), m.group(0)), dim.dim_param)
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs
+
+
+def _output_names(paths: list[tuple[Any, ...]], given: Sequence[str] | None, inputs: list[str]) -> list[str]:
+    """Names from the outputs' key paths (see export()), then `given` over the first ones."""
+    names = []
+    for path in paths:
+        if not path:
+            name = "output"
+        elif isinstance(path[0], int):
+            name = "output_" + "_".join(str(p) for p in path)
+        else:
+            name = "_".join(str(p) for p in path)
+        while name in inputs:
+            name = f"out_{name}"
+        names.append(name)
+    if given is not None:
+        given = [str(n) for n in given]
+        if len(given) > len(names):
+            raise ExportError(f"export: {len(given)} output_names {given} for {len(names)} output(s) {names}")
+        clash = sorted(set(given) & set(inputs))
+        if clash:
+            raise ExportError(f"export: output_names {clash} are input names too; ONNX names must be unique")
+        names = given + names[len(given):]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ExportError(f"export: output names {dup} appear twice among {names}; pass output_names")
+    return names
+
+
+def _name_outputs(model: onnx.ModelProto, names: list[str]) -> None:
+    outputs = list(model.graph.output)
+    if len(outputs) != len(names):
+        raise ExportError(f"export: torch.onnx made {len(outputs)} graph output(s) for {len(names)} output tensor(s)")
+    _rename_values(model.graph, {o.name: new for o, new in zip(outputs, names)})
+
+
+def _graph_names(graph: onnx.GraphProto, into: set[str]) -> set[str]:
+    into.update(vi.name for vi in [*graph.input, *graph.output, *graph.value_info])
+    into.update(i.name for i in graph.initializer)
+    for node in graph.node:
+        into.update(node.input)
+        into.update(node.output)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                _graph_names(sub, into)
+    return into
+
+
+def _rename_values(graph: onnx.GraphProto, mapping: Mapping[str, str]) -> None:
+    """Renames values everywhere (nodes, subgraphs, inputs, outputs, value infos, initializers).
+    An internal value that already has one of the new names is moved out of the way first."""
+    mapping = {old: new for old, new in mapping.items() if old != new}
+    if not mapping:
+        return
+    used = _graph_names(graph, set())
+    full = dict(mapping)
+    for new in set(mapping.values()):
+        if new in used and new not in mapping:
+            index = 1
+            while f"{new}__{index}" in used or f"{new}__{index}" in full.values():
+                index += 1
+            full[new] = f"{new}__{index}"
+    _apply_names(graph, full)
+
+
+def _apply_names(graph: onnx.GraphProto, mapping: Mapping[str, str]) -> None:
+    for node in graph.node:
+        node.input[:] = [mapping.get(n, n) if n else n for n in node.input]
+        node.output[:] = [mapping.get(n, n) if n else n for n in node.output]
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                _apply_names(sub, mapping)
+    for vi in [*graph.input, *graph.output, *graph.value_info]:
+        vi.name = mapping.get(vi.name, vi.name)
+    for init in graph.initializer:
+        init.name = mapping.get(init.name, init.name)
 
 
 def _down_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
@@ -190,19 +454,3 @@ def _down_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
     if stand_ins:
         lowered.opset_import.append(onnx.helper.make_opsetid(DOMAIN, VERSION))
     return lowered
-
-
-def _rename_outputs(model: onnx.ModelProto, names: Sequence[str]) -> None:
-    """Gives the graph outputs the names the user asked for (or output, output_0, ...)."""
-    mapping = {o.name: new for o, new in zip(model.graph.output, names) if o.name != new}
-    if not mapping:
-        return
-    taken = {n for node in model.graph.node for n in list(node.input) + list(node.output)}
-    clash = sorted(set(mapping.values()) & (taken - set(mapping)))
-    if clash:
-        return  # an internal tensor already has that name: keep the exporter's names
-    for node in model.graph.node:
-        node.input[:] = [mapping.get(i, i) for i in node.input]
-        node.output[:] = [mapping.get(o, o) for o in node.output]
-    for vi in list(model.graph.output) + list(model.graph.value_info):
-        vi.name = mapping.get(vi.name, vi.name)

@@ -6,10 +6,36 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_engine_cmd, convert_cmd, export_cmd, inspect_cmd, serve_cmd, triton_cmd, validate_cmd
+from . import bench_cmd, build_engine_cmd, convert_cmd, export_cmd, inspect_cmd, serve_cmd, triton_cmd, validate_cmd
+from ..extras import MissingExtraError, require
 from .common import EXIT_USAGE, CliError
 
-COMMANDS = (export_cmd, convert_cmd, inspect_cmd, validate_cmd, build_engine_cmd, triton_cmd, serve_cmd)
+COMMANDS = (export_cmd, convert_cmd, inspect_cmd, validate_cmd, bench_cmd, build_engine_cmd, triton_cmd, serve_cmd)
+
+# What each command needs beyond the core install (normdeploy/extras.py), checked before it runs:
+# (extra, the option that makes it needed or None for always). Every command must be listed
+# (tests/test_packaging.py checks it). build-engine needs TensorRT, which is no pip extra: the
+# command says so itself (exit 2).
+NEEDS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "export": (("torch", None),),
+    "convert": (),
+    "inspect": (),
+    "validate": (("validate", None), ("torch", "torch")),
+    "build-engine": (),
+    "triton": (("triton", None),),
+    "serve": (("triton", None),),
+    "bench": (("validate", None), ("torch", "torch")),
+}
+
+
+def check_extras(args: argparse.Namespace) -> None:
+    """Raises MissingExtraError naming the extra when the command (or one of its options) needs a
+    package that is not installed."""
+    for extra, option in NEEDS.get(args.command, ()):
+        if option is None:
+            require(extra, f"normdeploy {args.command}")
+        elif getattr(args, option, None):
+            require(extra, f"normdeploy {args.command} --{option.replace('_', '-')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..conversion import ConvertError
 
     try:
+        check_extras(args)
         return args.run(args)
+    except MissingExtraError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
     except (CliError, ConvertError, FileNotFoundError) as exc:
         print(f"normdeploy {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

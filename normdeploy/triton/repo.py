@@ -56,6 +56,8 @@ def write_model_repository(model: str | Path, repo: str | Path, name: str, *, ba
                            force: bool = False) -> RepoResult:
     """Writes ``repo/name/`` (config.pbtxt, version folder ``1/``, the custom-op library) for
     ``backend`` and returns what was written. Raises :class:`TritonConfigError` on bad input."""
+    from ..extras import require
+    require("triton", "normdeploy triton")
     if backend not in BACKENDS:
         raise TritonConfigError(f"--backend {backend!r}: unknown; use one of {', '.join(BACKENDS)}")
     if not _NAME_RE.match(name or ""):

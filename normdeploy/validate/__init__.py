@@ -13,8 +13,23 @@ dtype), runners (ORT and PyTorch runners for polygraphy), trt (TensorRT probe an
 
 from __future__ import annotations
 
-from .api import ValidationResult, validate
-from .errors import ValidateError
-from .tolerances import DEFAULT_TOLERANCES
+from typing import Any
+
+# Loaded on first use, so that the submodules (inputs, models, report, ...) import without
+# polygraphy: normdeploy bench uses them on a core install. validate() needs normdeploy[validate].
+_LAZY = {"validate": "api", "ValidationResult": "api", "ValidateError": "errors", "DEFAULT_TOLERANCES": "tolerances"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'normdeploy.validate' has no attribute {name!r}")
+    import importlib
+
+    if _LAZY[name] == "api":
+        from ..extras import require
+
+        require("validate", "normdeploy validate")  # before .api, which imports polygraphy
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
 
 __all__ = ["DEFAULT_TOLERANCES", "ValidateError", "ValidationResult", "validate"]

@@ -11,16 +11,19 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
+from ..extras import require
 from .compare import PairResult, RunnerFailure, compare, quiet_polygraphy, run_runners
 from .errors import ValidateError
 from .inputs import (Feed, InputSpec, check_feed, check_sizes, load_feeds, normalize_shapes, parse_val_range,
                      random_feeds, resolve_shapes)
 from .localize import Localization, localize as localize_divergence
 from .models import ModelPair, load_pair
+from .ortopt import DEFAULT_OPT_LEVEL, OPT_LEVELS, check_level
 from .progress import Progress
 from .report import FORMAT_VERSION, RunnerInfo, json_text, pair_json, summary_text, versions, write_atomically
 from .runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, OrtRunner, TorchCpuRunner, load_torch_module, ort_session
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, ToleranceArg, ToleranceSettings
+from .torchloc import TorchLocalization, localize_against_torch
 
 DEFAULT_REPORT_ROOT = Path("validate-report")
 CRITERION = ("an element fails when |out - ref| > atol and |out - ref| / |ref| > rtol "
@@ -34,6 +37,7 @@ class ValidationResult:
     report_dir: Path | None
     comparisons: list[PairResult]
     localization: Localization | None
+    torch_localization: TorchLocalization | None = None
 
     @property
     def exit_code(self) -> int:
@@ -146,17 +150,20 @@ def _tensorrt(enabled: bool, pair: ModelPair, feeds: Sequence[Feed], workdir: Pa
 
 
 def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bool, feeds: Sequence[Feed],
-                   workdir: Path) -> tuple[list[Any], list[RunnerInfo], str]:
+                   workdir: Path, level: str) -> tuple[list[Any], list[RunnerInfo], str, Any]:
     """Runners in execution order (the reference first, so bad inputs show as a reference failure)
     and the reference's name: onnxruntime-standard, or pytorch-cpu when plain ONNX Runtime cannot
-    load the standard model (e.g. bfloat16, which its CPU InstanceNormalization/AveragePool lack)."""
-    custom_info = RunnerInfo(CUSTOM, "custom", f"ONNX Runtime with normdeploy's library on {pair.custom_origin}")
-    ref_info = RunnerInfo(REFERENCE, "reference", f"plain ONNX Runtime on {pair.reference_origin}")
+    load the standard model (e.g. bfloat16, which its CPU InstanceNormalization/AveragePool lack);
+    also the PyTorch module (or None)."""
+    at = f" (graph optimization {OPT_LEVELS[level]})"
+    custom_info = RunnerInfo(CUSTOM, "custom", f"ONNX Runtime with normdeploy's library on {pair.custom_origin}{at}")
+    ref_info = RunnerInfo(REFERENCE, "reference", f"plain ONNX Runtime on {pair.reference_origin}{at}")
     infos = [custom_info, ref_info]
     runners: list[Any] = []
     if weights is not None and torch_model is None:
         raise ValidateError("--weights needs --torch module:factory")
     torch_runner = None
+    module = None
     if torch_model is not None:
         module = load_torch_module(torch_model, weights)
         label = torch_model if isinstance(torch_model, str) else type(torch_model).__name__
@@ -164,7 +171,7 @@ def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bo
         torch_runner = TorchCpuRunner(module, pair.inputs, [o.name for o in pair.outputs])
     reference_name = REFERENCE
     try:
-        runners.append(OrtRunner(ort_session(pair.source("reference"), with_library=False), pair.inputs, REFERENCE))
+        runners.append(OrtRunner(ort_session(pair.source("reference"), with_library=False, level=level), pair.inputs, REFERENCE))
     except Exception as exc:  # noqa: BLE001 - ORT's errors
         if torch_runner is None:
             raise ValidateError(f"the reference ({REFERENCE}) cannot load {pair.reference_origin}: {exc}") from exc
@@ -175,14 +182,14 @@ def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bo
     if torch_runner is not None:
         runners.insert(0 if reference_name == PYTORCH else 1, torch_runner)
     try:
-        runners.insert(1, OrtRunner(ort_session(pair.source("custom"), with_library=True), pair.inputs, CUSTOM))
+        runners.insert(1, OrtRunner(ort_session(pair.source("custom"), with_library=True, level=level), pair.inputs, CUSTOM))
     except Exception as exc:  # noqa: BLE001 - the model under test fails to load: a failed validation
         custom_info.error = f"{type(exc).__name__}: {exc}"
     trt_runner, trt_info = _tensorrt(tensorrt, pair, feeds, workdir)
     infos.append(trt_info)
     if trt_runner is not None:
         runners.append(trt_runner)
-    return runners, infos, reference_name
+    return runners, infos, reference_name, module
 
 
 def _run(runners: list[Any], infos: list[RunnerInfo], reference: str, feeds: Sequence[Feed], progress: bool | None,
@@ -213,9 +220,27 @@ def _localize(pair: ModelPair, comparisons: Sequence[PairResult], feeds: Sequenc
     return localize_divergence(pair, feeds[iteration], iteration, settings)
 
 
+def _torch_localize(pair: ModelPair, module: Any, comparisons: Sequence[PairResult], feeds: Sequence[Feed],
+                    settings: ToleranceSettings, level: str) -> TorchLocalization | None:
+    """Localises a disagreement with PyTorch (at its first failing iteration) in the file as given
+    (or, when that agrees, in the converted side), and checks the graph optimizer."""
+    failed = next((c for c in comparisons if PYTORCH in (c.runner, c.reference) and not c.passed), None)
+    if failed is None or module is None:
+        return None
+    iteration = failed.first_failed_iteration or 0
+    sides = [("the custom model (" + pair.custom_origin + ")", pair.custom, True, CUSTOM),
+             ("the reference (" + pair.reference_origin + ")", pair.reference, False, REFERENCE)]
+    if pair.reference_origin == "the model as given":
+        sides.reverse()
+    if failed.reference == PYTORCH:  # bfloat16: the plain runner did not run
+        sides = [s for s in sides if s[3] == CUSTOM]
+    return localize_against_torch(pair, module, feeds[iteration], iteration, settings, level, sides)
+
+
 def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerances: Mapping[str, Tolerance],
             infos: Sequence[RunnerInfo], comparisons: Sequence[PairResult], loc: Localization | None,
-            extra_versions: Sequence[str]) -> dict[str, Any]:
+            extra_versions: Sequence[str], tloc: TorchLocalization | None = None,
+            level: str = DEFAULT_OPT_LEVEL) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "passed": passed,
@@ -228,9 +253,11 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerance
         "tolerances": {"criterion": CRITERION,
                        "defaults": {k: {"atol": a, "rtol": r} for k, (a, r) in DEFAULT_TOLERANCES.items()},
                        "outputs": {name: t.to_json() for name, t in tolerances.items()}},
+        "ort_opt_level": {"setting": level, "level": OPT_LEVELS[level]},
         "runners": [i.to_json() for i in infos],
         "comparisons": [pair_json(c) for c in comparisons],
         "localization": loc.to_json() if loc else None,
+        "torch_localization": tloc.to_json() if tloc else None,
         "files": {},
     }
 
@@ -276,6 +303,7 @@ def validate(
     rtol: ToleranceArg = None,
     report_dir: str | os.PathLike[str] | Literal[False] | None = None,
     localize: bool = True,
+    ort_opt_level: str = DEFAULT_OPT_LEVEL,
     tensorrt: bool = True,
     html: bool = True,
     progress: bool | None = None,
@@ -293,6 +321,11 @@ def validate(
     seed, val_range, iterations: polygraphy DataLoader settings (iteration i uses seed + i).
     atol, rtol:   a float for every output or {"output": value, "": default}; defaults per dtype
                   in DEFAULT_TOLERANCES.
+    localize:     on a mismatch, find the first diverging node (our library vs the reference) and,
+                  when PyTorch disagrees, the module where the ONNX model leaves PyTorch and
+                  whether ONNX Runtime's graph optimizer causes it.
+    ort_opt_level: graph optimization of the ONNX Runtime runners: disable | basic | extended |
+                  all (ORT's default), so the configuration you deploy is the one validated.
     report_dir:   where report.json / report.html go (default validate-report/<model stem>/;
                   False writes nothing). progress: None = a bar when stderr is a terminal.
                   Written only when the comparison ran (also when it failed); on a ValidateError
@@ -300,8 +333,11 @@ def validate(
 
     Raises ValidateError for bad arguments or input; a mismatch gives ``passed=False``.
     """
+    if torch_model is not None:
+        require("torch", "normdeploy validate --torch")
     seed = _check_int(seed, "seed", 0)
     iterations = _check_int(iterations, "iterations", 1)
+    level = check_level(ort_opt_level)
     if report_dir is not None and report_dir is not False:
         _check_report_dir(Path(report_dir))  # before the run, not after it
     with quiet_polygraphy(verbose):
@@ -310,17 +346,19 @@ def validate(
         settings = ToleranceSettings.from_args(atol, rtol, [o.name for o in pair.outputs])
         tolerances = {o.name: settings.for_output(o.name, o.dtype) for o in pair.outputs}
         with tempfile.TemporaryDirectory(prefix="normdeploy-validate-") as tmp:
-            runners, infos, reference_name = _build_runners(pair, torch_model, weights, tensorrt, feeds, Path(tmp))
+            runners, infos, reference_name, module = _build_runners(pair, torch_model, weights, tensorrt, feeds, Path(tmp),
+                                                                    level)
             run_results = _run(runners, infos, reference_name, feeds, progress, verbose)
         ran = {i.name for i in infos if i.ran}
         pairs = [(name, reference_name) for name in (CUSTOM, PYTORCH, TENSORRT) if name in ran and name != reference_name]
         comparisons = compare(run_results, pairs, tolerances, {o.name: o.dtype.name for o in pair.outputs}, verbose=verbose)
         passed = all(c.passed for c in comparisons) and all(i.error is None for i in infos)
         loc = _localize(pair, comparisons, feeds, settings) if localize else None
+        tloc = _torch_localize(pair, module, comparisons, feeds, settings, level) if localize else None
         extra = ("torch",) * (torch_model is not None) + ("tensorrt",) * tensorrt + ("matplotlib",) * html
-        report = _report(pair, passed, input_info, tolerances, infos, comparisons, loc, extra)
+        report = _report(pair, passed, input_info, tolerances, infos, comparisons, loc, extra, tloc, level)
         out_dir = None
         if report_dir is not False:
             out_dir = Path(report_dir) if report_dir is not None else DEFAULT_REPORT_ROOT / pair.path.stem
             _write(report, out_dir, html, comparisons, run_results)
-    return ValidationResult(passed, report, out_dir, comparisons, loc)
+    return ValidationResult(passed, report, out_dir, comparisons, loc, tloc)
