@@ -14,12 +14,12 @@ PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 PYTRITON := nvidia-pytriton==0.7.0
 
-.PHONY: all setup install test test-sanitize fuzz demo bench headers clean distclean help
+.PHONY: all setup install test test-sanitize fuzz demo bench headers dist clean distclean help
 
 all: install
 
 help:
-	@echo "make demo | make test | make test-sanitize | make fuzz | make bench | make install | make headers | make clean"
+	@echo "make demo | make test | make test-sanitize | make fuzz | make bench | make install | make headers | make dist | make clean"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,21 @@ $(STAMPS)/install: $(STAMPS)/deps $(STAMPS)/ort-headers $(NATIVE_SOURCES) $(PY_S
 
 install setup: $(STAMPS)/install
 
+# An sdist and a wheel in dist/. The wheel holds the runtime libraries only (no test libraries:
+# NORMDEPLOY_SIMT_TESTS/TRT_HOST_TESTS off), built in build/dist; scripts/wheel_tag.py then gives
+# it the manylinux tag its libraries' glibc/libstdc++ needs satisfy (else it stays linux_x86_64).
+# DIST_ARGS adds pip config settings, e.g. for libnormdeploy_trt.so:
+#   make dist DIST_ARGS="-C cmake.define.NORMDEPLOY_CUDA=ON -C cmake.define.TENSORRT_ROOT=/opt/tensorrt"
+DIST_ARGS ?=
+dist: $(STAMPS)/deps $(STAMPS)/ort-headers
+	rm -f dist/normdeploy-*.tar.gz dist/normdeploy-*.whl
+	$(PY) -c "from scikit_build_core.build import build_sdist; print('dist/' + build_sdist('dist'))"
+	ONNXRUNTIME_ROOT="$$(cat $(STAMPS)/ort-headers)" PATH="$(abspath $(VENV))/bin:$$PATH" \
+	  $(PIP) wheel --quiet --no-build-isolation --no-deps -w dist -C build-dir=build/dist \
+	  -C cmake.define.NORMDEPLOY_SIMT_TESTS=OFF -C cmake.define.NORMDEPLOY_TRT_HOST_TESTS=OFF $(DIST_ARGS) .
+	$(PY) scripts/wheel_tag.py dist/normdeploy-*-linux_x86_64.whl
+	@ls -l dist/
+
 test: $(STAMPS)/install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -72,9 +87,10 @@ demo: $(STAMPS)/install
 
 bench: $(STAMPS)/install
 	$(PY) -P benchmarks/bench_ort.py
+	$(PY) -P benchmarks/bench_models.py
 
 clean:
 	rm -rf build $(STAMPS)
 
 distclean: clean
-	rm -rf $(VENV) third_party/onnxruntime
+	rm -rf $(VENV) third_party/onnxruntime dist
