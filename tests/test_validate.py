@@ -75,7 +75,7 @@ def project(tmp_path_factory):
     finally:
         sys.path.remove(str(folder))
     custom = folder / "net.onnx"
-    normdeploy.export(net, (torch.randn(2, 3, 9, 11),), custom,
+    normdeploy.export(net, (torch.randn(2, 3, 9, 11),), custom, input_names=["input"],
                       dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}})
     convert(custom, folder / "net.std.onnx", to="standard")
     return folder

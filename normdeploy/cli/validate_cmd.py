@@ -1,6 +1,7 @@
 """normdeploy validate model.onnx [--torch module:factory [--weights ck.pt]] [--input-shape NAME:DIMS ...]
 [--seed N] [--val-range LOW,HIGH] [--iterations N] [--load-inputs FILE ...] [--atol [OUT:]V] [--rtol [OUT:]V]
-[--reference std.onnx] [--report-dir DIR] [--no-localize] [--no-progress] [--no-tensorrt]"""
+[--reference std.onnx] [--report-dir DIR] [--ort-opt-level disable|basic|extended|all] [--no-localize]
+[--no-progress] [--no-tensorrt]"""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ present and the plugin library is built; otherwise the report says why it was sk
 
 default tolerances (atol = rtol): float32 1e-4, float16 1e-2, bfloat16 5e-2, float64 1e-7,
 integers exact. An element fails when it is outside both atol and rtol.
+
+localisation on a mismatch: our library vs the reference -> the first diverging node; PyTorch vs
+ONNX -> the first module (path: Class) whose output leaves tolerance while its inputs agree,
+mapped through the torch exporter's node metadata, and whether ONNX Runtime's graph optimizer
+causes it (rerun at ORT_DISABLE_ALL/BASIC/EXTENDED, the optimized node named).
 
 exit codes: 0 every comparison passed, 1 a mismatch (or a runner failed), 2 bad arguments or input.
 """
@@ -51,7 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", metavar="DIR", help="where report.json and report.html go "
                    "(default validate-report/<model stem>/); written only once the comparison ran, each file "
                    "atomically: on exit code 2 nothing there is created or changed")
-    p.add_argument("--no-localize", action="store_true", help="on a mismatch, do not look for the first diverging node")
+    p.add_argument("--ort-opt-level", default="all", metavar="LEVEL",
+                   help="graph optimization level of the ONNX Runtime runners: disable, basic, extended or all "
+                        "(ORT's default; validate the level you deploy)")
+    p.add_argument("--no-localize", action="store_true", help="on a mismatch, do not look for the first diverging "
+                   "node or module")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is off anyway when stderr is not a terminal)")
     p.add_argument("--no-tensorrt", action="store_true", help="do not try TensorRT")
     p.add_argument("--no-html", action="store_true", help="write report.json only")
@@ -88,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             rtol=parse_specs(args.rtol, "--rtol"),
             report_dir=args.report_dir,
             localize=not args.no_localize,
+            ort_opt_level=args.ort_opt_level,
             tensorrt=not args.no_tensorrt,
             html=not args.no_html,
             progress=False if args.no_progress else None,

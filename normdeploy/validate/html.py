@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .compare import STATS, PairResult, output_arrays
-from .report import _localization_lines, jsonable
+from .report import _localization_lines, jsonable, torch_localization_lines
 
 MAX_SCATTER_POINTS = 20_000
 
@@ -54,6 +54,75 @@ def _plot(pair: PairResult, output: str, got: np.ndarray, want: np.ndarray, atol
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+ZERO_FLOOR = 1e-12  # exact agreement drawn here on the log axis
+
+
+def module_error_plot(tl: dict[str, Any]) -> bytes | None:
+    """Max abs error of each module call against PyTorch along the network (execution order,
+    log scale), the tolerance as a line, the first diverging module in red."""
+    from matplotlib.figure import Figure
+
+    rows = [(i, r) for i, r in enumerate(tl.get("modules") or []) if r["passed"] is not None
+            and isinstance(r["max_abs"], (int, float)) and np.isfinite(r["max_abs"])]
+    if not rows:
+        return None
+    x = np.array([i for i, _ in rows])
+    y = np.maximum(np.array([r["max_abs"] for _, r in rows], dtype=np.float64), ZERO_FLOOR)
+    fig = Figure(figsize=(10, 3.4), dpi=80)
+    ax = fig.subplots()
+    ax.plot(x, y, color="#4a7bb7", linewidth=0.8, marker="o", markersize=3)
+    ax.set_yscale("log")
+    atol = max(r["atol"] for _, r in rows)
+    ax.axhline(atol, color="#c0392b", linestyle="--", linewidth=0.8, label=f"atol {atol:g}")
+    first = tl.get("first_row")
+    if first is not None and first in set(x.tolist()):
+        row = tl["modules"][first]
+        ax.plot([first], [max(row["max_abs"], ZERO_FLOOR)], "o", color="#c0392b", markersize=7,
+                label=f"first divergence: {row['label']}")
+    ax.set_xlabel("module call (execution order)")
+    ax.set_ylabel("max abs error vs PyTorch")
+    ax.set_title(f"per-module error along the network ({tl['model']}; exact zeros at {ZERO_FLOOR:g})", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _torch_section(tl: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Where it diverges (against PyTorch)</h2>",
+             f"<pre>{escape(chr(10).join(torch_localization_lines(tl)))}</pre>"]
+    plot = module_error_plot(tl)
+    if plot is not None:
+        data = base64.b64encode(plot).decode("ascii")
+        parts.append(f"<img alt=\"per-module error\" src=\"data:image/png;base64,{data}\">")
+    if tl.get("nodes"):
+        parts.append("<h3>Nodes of the first diverging module</h3>")
+        parts.append(_table(["node", "op", "attributes", "inputs", "outputs"],
+                            [[escape(n["name"]), escape(f"{n['domain']}.{n['op_type']}"), escape(str(n["attributes"])),
+                              escape(", ".join(n["inputs"])), escape(", ".join(n["outputs"]))] for n in tl["nodes"]]))
+    opt = tl.get("optimizer") or {}
+    if opt.get("optimized_nodes"):
+        parts.append("<h3>What ONNX Runtime's optimizer wrote there</h3><ul>"
+                     + "".join(f"<li>{escape(c['description'])}</li>" for c in opt["optimized_nodes"]) + "</ul>")
+    rows = tl.get("modules") or []
+    if rows:
+        first = tl.get("first_row")
+        body = []
+        for i, r in enumerate(rows):
+            verdict = "-" if r["passed"] is None else _verdict(r["passed"])
+            cells = [str(i), escape(r["label"]), escape(r["tensor"] or "-"), escape(r["node"] or "-"),
+                     escape(str(r["shape"] or "-")), _num(r["max_abs"]) if r["passed"] is not None else "-",
+                     _num(r["mean_abs"]) if r["passed"] is not None else "-",
+                     _num(r.get("inputs_max_abs")), verdict, escape(r.get("note") or "")]
+            style = ' style="background:#fde2e1"' if i == first else ""
+            body.append(f"<tr{style}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("#", "module", "onnx tensor", "node", "shape", "max abs", "mean abs",
+                                                "inputs max abs", "result", "note"))
+        parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+    return parts
 
 
 def make_plots(pairs: Sequence[PairResult], run_results: Any) -> list[tuple[str, bytes]]:
@@ -120,6 +189,9 @@ def render(report: dict[str, Any], plots: Sequence[tuple[str, bytes]]) -> str:
                                 [[escape(c["tensor"]), escape(c["node"]), escape(c["op_type"]), escape(str(c["shape"])),
                                   _num(c["max_abs"]), _num(c["mean_abs"]), _num(c["max_rel"]), _verdict(c["passed"])]
                                  for c in checks]))
+    tloc = report.get("torch_localization")
+    if tloc:
+        parts += _torch_section(tloc)
     parts.append("<h2>Plots</h2>")
     for title, png in plots:
         data = base64.b64encode(png).decode("ascii")

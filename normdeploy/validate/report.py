@@ -132,6 +132,70 @@ def _localization_lines(loc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _node_text(node: dict[str, Any]) -> str:
+    attrs = " ".join(f"{k}={v}" for k, v in node["attributes"].items() if k not in ("plugin_version", "plugin_namespace"))
+    return f"'{node['name']}' ({node['domain']}.{node['op_type']}{' ' + attrs if attrs else ''})"
+
+
+def _row_text(row: dict[str, Any], first: bool) -> str:
+    result = "-" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
+    inputs = "-" if row.get("inputs_max_abs") is None else _g(row["inputs_max_abs"])
+    mark = ">" if first else " "
+    return (f"  {mark} {row['label'][:34]:<34} {(row['tensor'] or '-')[:18]:<18} {_g(row['max_abs']) if row['passed'] is not None else '-':>9} "
+            f"{inputs:>9}  {result}" + (f"  ({row['note'][:60]})" if row.get("note") else ""))
+
+
+def torch_localization_lines(tl: dict[str, Any], rows_around: int = 3) -> list[str]:
+    """The "where it diverges" section: module, nodes, error, the optimizer's part, nearby modules."""
+    how = {"metadata": "modules mapped through the torch exporter's node metadata",
+           "approximate": "APPROXIMATE: modules matched by shape and order (no torch exporter metadata)"}.get(tl["method"] or "", "")
+    lines = [f"where it diverges (against pytorch-cpu, iteration {tl['iteration']}, {tl['model']}):"]
+    if how:
+        lines.append(f"  {how}")
+    opt = tl.get("optimizer")
+    if opt:
+        levels = ", ".join(f"{k} {'agrees' if v['passed'] else 'differs'} ({_g(v['max_abs'])})" for k, v in opt["levels"].items())
+        lines.append(f"  {opt['message']}")
+        lines.append(f"    against PyTorch: {levels}")
+    if tl["status"] in ("error", "impossible"):
+        lines.append(f"  localisation {'failed' if tl['status'] == 'error' else 'not possible'}: {tl['reason']}")
+        return lines
+    if tl["status"] != "diverged":
+        lines.append(f"  no module outside tolerance: {tl['explanation']}")
+        return lines
+    rows, first = tl["modules"], tl["first_row"]
+    row = rows[first]
+    lines.append(f"  first diverging module: {tl['module']}")
+    for node in tl["nodes"][:6]:
+        lines.append(f"    node {_node_text(node)}")
+    if len(tl["nodes"]) > 6:
+        lines.append(f"    ... {len(tl['nodes']) - 6} more node(s)")
+    lines.append(f"    output '{row['tensor']}' {'x'.join(map(str, row['shape'] or []))} vs {row['label']}: max abs {_g(row['max_abs'])}, "
+                 f"mean abs {_g(row['mean_abs'])}, max rel {_g(row['max_rel'])} (atol {row['atol']:g}, rtol {row['rtol']:g})")
+    compared = [c for c in tl["inputs"] if c.get("passed") is not None]
+    if compared:
+        ok = all(c["passed"] for c in compared)
+        lines.append(f"    its inputs {'agree' if ok else 'already differ'}: "
+                     + ", ".join(f"{c['tensor']} max abs {_g(c['max_abs'])}" for c in compared[:4]))
+    gone = [c["tensor"] for c in tl["inputs"] if c.get("passed") is None]
+    if gone:
+        lines.append(f"    its input(s) {', '.join(gone)} are gone from the graph that ran (not compared)")
+    lines.append(f"    {tl['explanation']}")
+    if opt and opt.get("optimized_nodes"):
+        for change in opt["optimized_nodes"][:3]:
+            lines.append(f"    optimized graph: {change['description']}")
+    lines.append(f"  {'':1} {'module (execution order)':<34} {'onnx tensor':<18} {'max abs':>9} {'inputs':>9}  result")
+    low, high = max(0, first - rows_around), min(len(rows), first + rows_around)
+    if low:
+        lines.append(f"    ... {low} earlier module call(s)")
+    lines += [_row_text(r, i == first) for i, r in enumerate(rows[low:high], start=low)]
+    if high < len(rows):
+        lines.append(f"    ... {len(rows) - high} later module call(s)")
+    lines.append(f"  ({tl['modules_compared']} of {tl['modules_total']} module calls compared; {tl['seconds']:.2f} s, "
+                 f"hooks held {tl['hook_bytes'] / 2**20:.1f} MiB)")
+    return lines
+
+
 def summary_text(report: dict[str, Any]) -> str:
     verdict = "PASSED" if report["passed"] else "FAILED"
     model = report["model"]
@@ -164,6 +228,9 @@ def summary_text(report: dict[str, Any]) -> str:
     loc = report.get("localization")
     if loc:
         lines += [""] + _localization_lines(loc)
+    tloc = report.get("torch_localization")
+    if tloc:
+        lines += [""] + torch_localization_lines(tloc)
     files = report.get("files") or {}
     if files:
         lines += ["", f"report: {files.get('json')}" + (f", {files['html']}" if files.get("html") else "")]

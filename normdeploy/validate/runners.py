@@ -1,13 +1,13 @@
 """polygraphy runners: ONNX Runtime with and without normdeploy's library, and PyTorch on the CPU.
 
 polygraphy's own PyTorch runner calls the model with no arguments and moves it to CUDA; ours
-feeds the inputs as CPU tensors in the ONNX model's input order and names the outputs after the
-ONNX model's outputs, in order. bfloat16 tensors travel through polygraphy as float32 (exact).
+feeds the inputs as CPU tensors, by forward() parameter name when the ONNX inputs carry those
+names (else in the ONNX input order), and names the outputs after the ONNX model's outputs (by
+dict key when the keys are those names, else in flattened order). bfloat16 tensors travel through polygraphy as float32 (exact).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from typing import Any, Mapping, Sequence
@@ -19,6 +19,7 @@ from polygraphy.common import TensorMetadata
 
 from .errors import ValidateError
 from .inputs import InputSpec
+from .ortopt import DEFAULT_OPT_LEVEL, session_at
 
 CUSTOM = "onnxruntime+normdeploy"
 REFERENCE = "onnxruntime-standard"
@@ -26,19 +27,10 @@ PYTORCH = "pytorch-cpu"
 TENSORRT = "tensorrt"
 
 
-def ort_session(model: Any, *, with_library: bool) -> Any:
+def ort_session(model: Any, *, with_library: bool, level: str = DEFAULT_OPT_LEVEL) -> Any:
     """An InferenceSession on the CPU with idle-thread spinning off (2-core machines), from an
-    onnx.ModelProto or a path."""
-    import onnxruntime as ort
-
-    from ..runtime import make_session
-
-    if with_library:
-        return make_session(model, allow_spinning=False)
-    opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    source = str(model) if isinstance(model, (str, os.PathLike)) else model.SerializeToString()
-    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+    onnx.ModelProto or a path, at graph optimization `level` (ortopt.OPT_LEVELS)."""
+    return session_at(model, with_library=with_library, level=level)
 
 
 def to_carrier(array: Any) -> np.ndarray:
@@ -76,12 +68,22 @@ class OrtRunner(OnnxrtRunner):
         return OrderedDict((o.name, to_carrier(v)) for o, v in zip(self.sess.get_outputs(), outputs))
 
 
-def _flatten(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [t for item in value for t in _flatten(item)]
+def flatten_outputs(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(key path, leaf) pairs of a module's result: tuples/lists by position, dicts (and
+    dict-like model outputs) by key in their order, dataclasses by field (None fields dropped, as
+    torch.export drops them); a nested key path joins keys with '.'."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and not isinstance(value, Mapping):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                 if getattr(value, f.name) is not None}
     if isinstance(value, Mapping):
-        return [t for item in value.values() for t in _flatten(item)]
-    return [value]
+        return [pair for key, item in value.items() if item is not None
+                for pair in flatten_outputs(item, f"{prefix}.{key}" if prefix else str(key))]
+    if isinstance(value, (list, tuple)):
+        return [pair for index, item in enumerate(value)
+                for pair in flatten_outputs(item, f"{prefix}.{index}" if prefix else str(index))]
+    return [(prefix, value)]
 
 
 def _to_torch(array: np.ndarray, spec: InputSpec) -> Any:
@@ -89,10 +91,10 @@ def _to_torch(array: np.ndarray, spec: InputSpec) -> Any:
 
     if spec.dtype.name == "bfloat16":
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    return torch.from_numpy(np.ascontiguousarray(array).copy())
 
 
-def _to_numpy(tensor: Any) -> np.ndarray:
+def to_numpy(tensor: Any) -> np.ndarray:
     import torch
 
     if not isinstance(tensor, torch.Tensor):
@@ -103,9 +105,48 @@ def _to_numpy(tensor: Any) -> np.ndarray:
     return tensor.numpy()
 
 
+def _forward_parameters(module: Any) -> list[str] | None:
+    import inspect
+
+    try:
+        params = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return None
+    return [p.name for p in params]
+
+
+def call_arguments(module: Any, inputs: Sequence[InputSpec], feed: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any], str]:
+    """The arguments to call `module` with: by keyword when every ONNX input is named after a
+    parameter of its forward() (normdeploy.export names inputs so), else positionally in the ONNX
+    model's input order (torch.onnx keeps forward's order). Returns (args, kwargs, how)."""
+    tensors = {s.name: _to_torch(np.asarray(feed[s.name]), s) for s in inputs}
+    params = _forward_parameters(module)
+    if params is not None and tensors and set(tensors) <= set(params):
+        ordered = [p for p in params if p in tensors]
+        return [], {name: tensors[name] for name in ordered}, "by name"
+    return [tensors[s.name] for s in inputs], {}, "in the ONNX input order"
+
+
+def name_outputs(result: Any, output_names: Sequence[str]) -> "OrderedDict[str, np.ndarray]":
+    """The module's result as {ONNX output name: array}: by key when its leaves are keyed by the
+    ONNX output names (a dict output exported with its keys as names), else in flattened order."""
+    flat = flatten_outputs(result)
+    if len(flat) != len(output_names):
+        raise ValidateError(f"{PYTORCH}: the module returned {len(flat)} tensor(s), but the ONNX model has "
+                            f"{len(output_names)} output(s) {list(output_names)}")
+    keys = [k for k, _ in flat]
+    if set(keys) == set(output_names) and len(set(keys)) == len(keys):
+        by_key = dict(flat)
+        return OrderedDict((name, to_numpy(by_key[name])) for name in output_names)
+    return OrderedDict((name, to_numpy(t)) for name, (_, t) in zip(output_names, flat))
+
+
 class TorchCpuRunner(BaseRunner):
-    """Runs a torch.nn.Module on the CPU: inputs in the ONNX model's input order, outputs (a
-    tensor, or nested tuples/lists/dicts of them, flattened) named after the ONNX outputs."""
+    """Runs a torch.nn.Module on the CPU: inputs by forward() parameter name, or in the ONNX
+    model's input order; outputs (a tensor, or nested tuples/lists/dicts/dataclasses of them,
+    flattened) named after the ONNX outputs, by key where the keys are the ONNX names."""
 
     def __init__(self, module: Any, inputs: Sequence[InputSpec], output_names: Sequence[str], name: str = PYTORCH) -> None:
         super().__init__(name=name)
@@ -122,16 +163,12 @@ class TorchCpuRunner(BaseRunner):
     def infer_impl(self, feed_dict: Mapping[str, Any]) -> "OrderedDict[str, np.ndarray]":
         import torch
 
-        args = [_to_torch(np.asarray(feed_dict[s.name]), s) for s in self.inputs]
+        args, kwargs, _ = call_arguments(self.module, self.inputs, feed_dict)
         start = time.perf_counter()
         with torch.inference_mode():
-            result = self.module(*args)
+            result = self.module(*args, **kwargs)
         self.inference_time = time.perf_counter() - start
-        flat = _flatten(result)
-        if len(flat) != len(self.output_names):
-            raise ValidateError(f"{PYTORCH}: the module returned {len(flat)} tensor(s), but the ONNX model has "
-                                f"{len(self.output_names)} output(s) {self.output_names}")
-        return OrderedDict((name, _to_numpy(t)) for name, t in zip(self.output_names, flat))
+        return name_outputs(result, self.output_names)
 
 
 def load_torch_module(spec: Any, weights: str | None) -> Any:
