@@ -5,7 +5,9 @@
 2. the recipes in export/ (ResNet with GroupNorm, AlexNet with LRN of sizes 5 and 4, a Stable
    Diffusion UNet block with GroupNorm+SiLU, a detection head with dynamic input size): export
    each to ONNX with normdeploy nodes, convert it back to standard ONNX, run both in ONNX Runtime
-   and print their parity against PyTorch.
+   and print their parity against PyTorch;
+3. normdeploy validate on every recipe;
+4. normdeploy bench on one recipe (a short run).
 
     python -m normdeploy.demo [--out DIR] [--recipes REPO_ROOT] [--skip-recipes]
 """
@@ -73,7 +75,7 @@ def ops_demo(out: Path) -> int:
     """Part 1: both ops in every dtype against the float64 references."""
     out.mkdir(parents=True, exist_ok=True)
     print(f"normdeploy demo: library {runtime.library_path()}")
-    print("\n[1/3] the ops in ONNX Runtime vs the float64 references")
+    print("\n[1/4] the ops in ONNX Runtime vs the float64 references")
     rng = np.random.default_rng(0)
     x64 = rng.standard_normal((3, 24, 17, 19)) * 2.0 + 0.5
     rows = []
@@ -119,11 +121,11 @@ def recipes_demo(out: Path, root: Path) -> int:
     from .exporter import export
 
     if not (root / "export" / "__init__.py").is_file():
-        print(f"\n[2/3] skipped: no export/ recipes under {root} (run from the repository root or pass --recipes)")
+        print(f"\n[2/4] skipped: no export/ recipes under {root} (run from the repository root or pass --recipes)")
         return 0
     if str(root) not in sys.path:
         sys.path.append(str(root))  # after site-packages: the installed normdeploy stays the one in use
-    print("\n[2/3] the export/ recipes: PyTorch -> ONNX with normdeploy nodes -> back to standard ONNX")
+    print("\n[2/4] the export/ recipes: PyTorch -> ONNX with normdeploy nodes -> back to standard ONNX")
     header = f"{'recipe':<26} {'normdeploy nodes':<44} {'custom err':>11} {'standard err':>13} {'custom ms':>10} {'std ms':>8}"
     print(header)
     worst = 0.0
@@ -168,7 +170,7 @@ def validate_demo(out: Path, root: Path) -> int:
 
     from .validate import validate
 
-    print("\n[3/3] normdeploy validate on the exported recipes")
+    print("\n[3/4] normdeploy validate on the exported recipes")
     status = 0
     for module_name, factory in RECIPES:
         module = importlib.import_module(f"export.{module_name}")
@@ -183,7 +185,34 @@ def validate_demo(out: Path, root: Path) -> int:
         if not result.passed:
             print(result.summary())
             status = 1
-    return status
+    return max(status, bench_demo(out))
+
+
+#: the recipe `make demo` benches (a short run: the full table is `make bench`)
+BENCH_RECIPE = ("resnet_gn", "build")
+
+
+def bench_demo(out: Path) -> int:
+    """Part 4: normdeploy bench on one exported recipe (ORT + library vs plain ORT on the standard
+    model vs PyTorch, interleaved; op-type time share), report under out/bench/."""
+    import importlib
+
+    import onnx
+
+    from .bench import bench
+
+    module_name, factory = BENCH_RECIPE
+    print(f"\n[4/4] normdeploy bench on {module_name}:{factory} (a short run: 1 warm-up, 3 repeats; "
+          f"`make bench` for all recipes)")
+    module = importlib.import_module(f"export.{module_name}")
+    model = getattr(module, factory)().eval()
+    x = module.example_input()
+    path = out / f"{module_name}_{factory}.onnx"
+    (name,) = [i.name for i in onnx.load(path, load_external_data=False).graph.input]
+    result = bench(path, torch_model=model, inputs={name: x.numpy()}, warmup=1, repeats=3,
+                   report_path=out / "bench" / f"{module_name}_{factory}" / "bench.json", progress=False)
+    print(result.summary())
+    return result.exit_code
 
 
 if __name__ == "__main__":

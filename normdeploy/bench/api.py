@@ -117,7 +117,7 @@ def _feed(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range:
             raise BenchError("--input-shape and --load-inputs cannot be combined: the data fixes the shapes")
         notes: list[str] = []
         if isinstance(inputs, Mapping):
-            feed, source = check_feed(inputs, specs, "inputs (in memory)", notes), "inputs (in memory)"
+            feed, source = check_feed(inputs, specs, "inputs", notes), "a feed dict given in Python"
         else:
             items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
             if not items:
