@@ -60,3 +60,59 @@ def translation_table() -> dict:
         torch.ops.aten.group_norm.default: _group_norm,
         LRN_OP.default: _local_response_norm,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs: whatever forward returns, as a flat tuple of tensors with the key path of each
+
+
+class OutputStructureError(TypeError):
+    """forward returned something that is not a tensor, None or a container of them."""
+
+
+def flatten_output(value, path=()):
+    """[(key path, tensor)] in order: tuples/lists by position, namedtuples by field, dicts and
+    dict-like outputs (transformers ModelOutput, diffusers BaseOutput) by key, dataclasses by
+    field; None entries dropped. A key path holds ints (positions) and strs (keys)."""
+    import dataclasses
+    from collections.abc import Mapping
+
+    if value is None:
+        return []
+    if isinstance(value, torch.Tensor):
+        return [(path, value)]
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):
+        items = list(zip(value._fields, value))
+    elif isinstance(value, (tuple, list)):
+        items = list(enumerate(value))
+    else:
+        where = "output " + ".".join(str(p) for p in path) if path else "the output"
+        raise OutputStructureError(f"forward returned a {type(value).__name__} as {where}; ONNX outputs must "
+                                   f"be tensors (tuples, lists, dicts and dataclasses of them are flattened)")
+    return [pair for key, item in items for pair in flatten_output(item, (*path, key))]
+
+
+class FlatOutputs:
+    """A forward hook that replaces the module's result by the flat tuple of its tensors (a lone
+    tensor stays a lone tensor) and records their key paths: torch.export then sees only
+    tensors, whatever the model returns, and the module tree (node metadata) is unchanged."""
+
+    def __init__(self, module):
+        self.paths = []
+        self._handle = module.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output):
+        pairs = flatten_output(output)
+        if not pairs:
+            raise OutputStructureError("forward returned no tensor (only None)")
+        self.paths = [path for path, _ in pairs]
+        if len(pairs) == 1 and pairs[0][0] == ():
+            return pairs[0][1]
+        return tuple(tensor for _, tensor in pairs)
+
+    def remove(self):
+        self._handle.remove()

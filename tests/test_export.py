@@ -19,7 +19,7 @@ def test_export_every_opset_matches_torch(tmp_path, opset):
     net = GnLrnNet(4).eval()
     x = torch.randn(2, 3, 7, 9)
     result = normdeploy.export(net, (x,), tmp_path / "m.onnx", opset=opset,
-                               dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}})
+                               dynamic_axes={"x": {0: "batch", 2: "height", 3: "width"}})
     register_schemas()
     onnx.checker.check_model(onnx.load(str(result.path)), full_check=True)
     assert next(o.version for o in result.model.opset_import if o.domain == "") == opset
@@ -32,7 +32,7 @@ def test_export_every_opset_matches_torch(tmp_path, opset):
     sess = normdeploy.make_session(result.path)
     for xi in (x, torch.randn(1, 3, 11, 5), torch.randn(4, 3, 6, 13)):
         want = net(xi).detach().numpy()
-        got = sess.run(None, {"input": xi.numpy()})[0]
+        got = sess.run(None, {"x": xi.numpy()})[0]
         assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max()))
 
 
@@ -45,7 +45,7 @@ def test_functional_forms_and_no_affine(tmp_path):
     x = torch.randn(2, 6, 5)
     result = normdeploy.export(Net(), (x,), tmp_path / "f.onnx")
     assert count_custom_nodes(result.model) == {"GroupNorm": 1, "LocalResponseNorm": 1}
-    got = normdeploy.make_session(result.path).run(None, {"input": x.numpy()})[0]
+    got = normdeploy.make_session(result.path).run(None, {"x": x.numpy()})[0]
     np.testing.assert_allclose(got, Net()(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -62,7 +62,7 @@ def test_silu_not_fused_when_norm_output_is_reused(tmp_path):
     x = torch.randn(2, 4, 3, 3)
     result = normdeploy.export(Net(), (x,), tmp_path / "r.onnx")
     assert count_custom_nodes(result.model) == {"GroupNorm": 1}
-    got = normdeploy.make_session(result.path).run(None, {"input": x.numpy()})[0]
+    got = normdeploy.make_session(result.path).run(None, {"x": x.numpy()})[0]
     np.testing.assert_allclose(got, Net().eval()(x).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -102,12 +102,12 @@ def test_opset_17_lowers_ops_that_changed(tmp_path):
 
     x = torch.randn(2, 4, 5, 6)
     result = normdeploy.export(Net(), (x,), tmp_path / "m17.onnx", opset=17,
-                               dynamic_axes={"input": {0: "batch", 2: "h", 3: "w"}})
+                               dynamic_axes={"x": {0: "batch", 2: "h", 3: "w"}})
     assert next(o.version for o in result.model.opset_import if o.domain == "") == 17
     assert result.nodes == {"GroupNorm": 1}
     sess = normdeploy.make_session(result.path)
     for xi in (x, torch.randn(1, 4, 3, 7)):
-        np.testing.assert_allclose(sess.run(None, {"input": xi.numpy()})[0], Net()(xi).detach().numpy(),
+        np.testing.assert_allclose(sess.run(None, {"x": xi.numpy()})[0], Net()(xi).detach().numpy(),
                                    rtol=1e-5, atol=1e-5)
 
 
@@ -146,5 +146,5 @@ def test_large_models_keep_weights_in_a_side_file(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.onnx", "model.onnx.data"]
     reloaded = load_model(path)
     x = torch.randn(1, 3, 5, 5)
-    np.testing.assert_allclose(normdeploy.make_session(reloaded).run(None, {"input": x.numpy()})[0],
+    np.testing.assert_allclose(normdeploy.make_session(reloaded).run(None, {"x": x.numpy()})[0],
                                net(x).detach().numpy(), rtol=1e-5, atol=1e-5)

@@ -1,5 +1,5 @@
-"""Pieces the commands share: errors that become exit code 2, shape and axis parsing, loading a
-model factory and a checkpoint."""
+"""Pieces the commands share: errors that become exit code 2, loading a model factory and a
+checkpoint. Input specs (shapes, dtypes, dynamic axes) are parsed in normdeploy.inputspec."""
 
 from __future__ import annotations
 
@@ -15,46 +15,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 class CliError(Exception):
     """A user error: printed as `normdeploy <cmd>: error: <message>`, exit code 2."""
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """'1x3x224x224' -> (1, 3, 224, 224)."""
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        raise CliError(f"--input-shape {text!r}: expected positive integers joined by 'x', e.g. 1x3x224x224") from None
-    if not dims or any(d <= 0 for d in dims):
-        raise CliError(f"--input-shape {text!r}: every dim must be a positive integer")
-    if len(dims) < 2:
-        raise CliError(f"--input-shape {text!r}: need at least (N, C)")
-    return dims
-
-
-_AXIS_NAMES = {
-    3: {"batch": 0, "channels": 1, "length": 2},
-    4: {"batch": 0, "channels": 1, "height": 2, "width": 3},
-    5: {"batch": 0, "channels": 1, "depth": 2, "height": 3, "width": 4},
-}
-
-
-def parse_dynamic(text: str | None, rank: int) -> dict[int, str]:
-    """'batch,height,width' (or axis numbers '0,2,3') -> {0: 'batch', 2: 'height', 3: 'width'}."""
-    if not text:
-        return {}
-    names = _AXIS_NAMES.get(rank, {"batch": 0, "channels": 1})
-    axes: dict[int, str] = {}
-    for token in (t.strip() for t in text.split(",") if t.strip()):
-        if token.isdigit():
-            axis = int(token)
-            if axis >= rank:
-                raise CliError(f"--dynamic: axis {axis} is out of range for a rank-{rank} input")
-            axes[axis] = f"dim{axis}"
-        elif token in names:
-            axes[names[token]] = token
-        else:
-            raise CliError(f"--dynamic: unknown axis {token!r} for a rank-{rank} input; use {sorted(names)} or axis numbers")
-    return axes
 
 
 def load_factory(spec: str, flag: str = "--model") -> Callable[..., Any]:
