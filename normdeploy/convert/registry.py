@@ -13,7 +13,8 @@ from typing import Protocol
 import onnx
 
 from .context import RewriteContext
-from .rules import gn_decomposition, gn_standard, lrn, lrn_decomposition, silu
+from .rules import gn_decomposition, gn_standard, lrn, lrn_decomposition, microsoft_contrib, silu
+from .rules.microsoft_unhandled import unhandled_reason
 
 
 class Rule(Protocol):
@@ -25,7 +26,9 @@ class Rule(Protocol):
 
 #: Other domains' ops, rewritten first in both directions (--to standard then rewrites the
 #: normdeploy nodes they produced).
-FOREIGN_RULES: list[Rule] = []
+#: microsoft_contrib: ONNX Runtime's GroupNorm, SkipGroupNorm, NhwcConv, BiasAdd, BiasSplitGelu
+#: (one rule visiting them in graph order).
+FOREIGN_RULES: list[Rule] = [microsoft_contrib.RULE]
 
 #: Standard patterns -> normdeploy nodes, in order. LRN first: the TorchScript exporter's LRN
 #: decomposition (with an If) hides shapes from shape inference, which the GroupNorm patterns need.
@@ -43,6 +46,5 @@ STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.trai
 
 
 def left_alone_reason(domain: str, op_type: str) -> str:
-    reason = FOREIGN_REASONS.get((domain, op_type)) or DOMAIN_REASONS.get(domain)
-    return reason or (f"no rewrite known for this op of domain '{domain}'; it stays as it is and runs only "
-                      f"where a runtime implements it")
+    # otherwise the installed onnxruntime is asked whether it can run the op, and where
+    return FOREIGN_REASONS.get((domain, op_type)) or DOMAIN_REASONS.get(domain) or unhandled_reason(domain, op_type)

@@ -171,6 +171,19 @@ def channels_first_input(ctx: "RewriteContext", name: str, rank: int, before: li
     producer = ctx.g.producer.get(name)
     if _perm(producer) == to_last_perm(rank) and len(producer.input) == 1 and producer.input[0]:
         return producer.input[0]
+    if producer is not None and producer.op_type == "Cast" and producer.domain in ("", "ai.onnx") \
+            and len(producer.input) == 1:
+        # Transpose(to_last) -> Cast (ONNX Runtime's NhwcConv fusion puts one there): Cast is
+        # elementwise, so the channels-first value is the Cast of the Transpose's input
+        inner = ctx.g.producer.get(producer.input[0])
+        if _perm(inner) == to_last_perm(rank) and len(inner.input) == 1 and inner.input[0]:
+            out = ctx.g.unique_name(f"{name}_channels_first")
+            cast = onnx.NodeProto()
+            cast.CopyFrom(producer)
+            cast.name = f"{label}/cast_channels_first"
+            cast.input[0], cast.output[0] = inner.input[0], out
+            before.append(cast)
+            return out
     out = ctx.g.unique_name(f"{name}_channels_first")
     before.append(helper.make_node("Transpose", [name], [out], name=f"{label}/to_channels_first",
                                    perm=to_first_perm(rank)))
@@ -235,3 +248,13 @@ class InGraphOrder:
             if (node.domain, node.op_type) in rule.ANCHORS:
                 return rule.apply(ctx, node)
         return False
+
+
+def rewrite(ctx: "RewriteContext", node: onnx.NodeProto, nodes: Sequence[onnx.NodeProto],
+            absorbed: Sequence[onnx.NodeProto] = ()) -> None:
+    """Puts `nodes` where `node` stands (its inputs are all available there) and drops the
+    absorbed Transposes that read its outputs (their outputs are now written by `nodes`)."""
+    ctx.replace([node], list(nodes), node)
+    for extra in absorbed:
+        if extra is not node:
+            ctx.g.replace([extra], [])

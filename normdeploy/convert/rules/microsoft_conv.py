@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, helper
 
 from .microsoft_common import (
+    rewrite,
     MS_DOMAIN, LeftAlone, Rule, attr, channels_first_input, channels_last_output, check_known_attributes, float_type,
     node_inputs, node_name, node_outputs, shape_of, static_dim, to_first_perm,
 )
@@ -86,7 +87,7 @@ def _nhwc_conv(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     label = node_name(node)
     before: list[onnx.NodeProto] = []
     after: list[onnx.NodeProto] = []
-    matched = [node]
+    matched: list[onnx.NodeProto] = []  # Transposes back to channels-first, absorbed
     weight = ctx.g.constant(w)
     if weight is not None:
         w = ctx.g.add_initializer(f"{w}_channels_first", weight.transpose(to_first_perm(rank)))
@@ -98,7 +99,7 @@ def _nhwc_conv(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     x = channels_first_input(ctx, x, rank, before, label)
     y = channels_last_output(ctx, y, rank, matched, after, label)
     conv = helper.make_node("Conv", [x, w, *([b] if b else [])], [y], name=label, **attrs)
-    ctx.replace(matched, [*before, conv, *after], node)
+    rewrite(ctx, node, [*before, conv, *after], matched)
 
 
 NHWC_CONV = Rule("com.microsoft.NhwcConv", ((MS_DOMAIN, "NhwcConv"),), _nhwc_conv)

@@ -23,6 +23,7 @@ from onnx import AttributeProto, helper
 
 from ...graphs import make_custom_node
 from .microsoft_common import (
+    rewrite,
     MS_DOMAIN, LeftAlone, Rule, as_type, attr, channels_first_input, channels_last_output, check_known_attributes,
     dtype_of, finite_nonnegative, float_type, int64s, node_inputs, node_name, node_outputs, shape_of,
     static_dim, used,
@@ -102,14 +103,56 @@ def _group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     label = node_name(node)
     before: list[onnx.NodeProto] = []
     after: list[onnx.NodeProto] = []
-    matched = [node]
+    matched: list[onnx.NodeProto] = []  # Transposes back to channels-first, absorbed
     gamma, beta = _affine(ctx, x_type, gamma, beta, before, label)
     if channels_last:
         x = channels_first_input(ctx, x, _RANK, before, label)
         y = channels_last_output(ctx, y, _RANK, matched, after, label)
     gn = make_custom_node("GroupNorm", [x, gamma, beta], [y], name=label, num_groups=groups, epsilon=epsilon,
                           activation=activation)
-    ctx.replace(matched, [*before, gn, *after], node)
+    rewrite(ctx, node, [*before, gn, *after], matched)
+
+
+def _made_rank4(ctx: "RewriteContext", name: str) -> bool:
+    """True when `name` is known to be 4-D without shape inference: a 4-D Transpose made it."""
+    producer = ctx.g.producer.get(name)
+    return producer is not None and producer.op_type == "Transpose" and any(
+        a.name == "perm" and len(a.ints) == _RANK for a in producer.attribute)
+
+
+def _skip_as_rank4(ctx: "RewriteContext", skip: str, channels_last: bool, before: list[onnx.NodeProto],
+                   label: str) -> str:
+    """skip of unknown rank (shape inference stopped before it), as a 4-D tensor in X's layout:
+    (N,H,W,C) and (N,1,1,C) stay as they are and (N,C) becomes (N,1,1,C) (channels_last), or
+    (N,C,H,W) / (N,C) -> (N,C,1,1). Computed from Shape(skip) at run time:
+        target = Shape(skip)[:1] ++ ([1, 1] ++ Shape(skip)[1:-1])[-2:] ++ Shape(skip)[-1:]     (channels_last)
+        target = Shape(skip)[:2] ++ ([1, 1] ++ Shape(skip)[2:])[-2:]                           (channels first)"""
+    t = ctx.g.unique_name
+    end = np.iinfo(np.int64).max
+    shape, padded, spatial, target, out = t(f"{label}_skip_shape"), t(f"{label}_skip_hw_padded"), \
+        t(f"{label}_skip_hw"), t(f"{label}_skip_4d_shape"), t(f"{skip}_4d")
+
+    def part(start: int, stop: int, source: str = shape) -> tuple[str, onnx.NodeProto]:
+        name = t(f"{label}_skip_dims")
+        return name, helper.make_node("Slice", [source, int64s(ctx, "start", [start]), int64s(ctx, "end", [stop]),
+                                               int64s(ctx, "axis", [0])], [name], name=f"{label}/skip_dims")
+
+    nodes = [helper.make_node("Shape", [skip], [shape], name=f"{label}/skip_shape")]
+    head, head_node = part(0, 1 if channels_last else 2)
+    middle, middle_node = part(1, -1) if channels_last else part(2, end)
+    nodes += [head_node, middle_node,
+              helper.make_node("Concat", [int64s(ctx, "ones", [1, 1]), middle], [padded], name=f"{label}/skip_pad", axis=0)]
+    hw, hw_node = part(-2, end, padded)
+    nodes.append(hw_node)
+    pieces = [head, hw]
+    if channels_last:
+        tail, tail_node = part(-1, end)
+        nodes.append(tail_node)
+        pieces.append(tail)
+    nodes += [helper.make_node("Concat", pieces, [target], name=f"{label}/skip_4d_shape", axis=0),
+              helper.make_node("Reshape", [skip, target], [out], name=f"{label}/skip_4d")]
+    before.extend(nodes)
+    return out
 
 
 def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
@@ -122,30 +165,30 @@ def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
             if other is not None and x_type is not None and other != x_type:
                 raise LeftAlone(f"input '{what}' has type {other.name} but X is {x_type.name}")
     skip_shape = shape_of(ctx, skip)
-    if skip_shape is None:
-        raise LeftAlone("the shape of input 'skip' is unknown (it may be (N,H,W,C), (N,1,1,C) or (N,C), "
-                        "which need different layouts)")
     c_axis = 3 if channels_last else 1
-    if len(skip_shape) not in (2, _RANK):
-        raise LeftAlone(f"input 'skip' has rank {len(skip_shape)}; expected 4 or 2 ((N,C))")
-    skip_c = static_dim(skip_shape, c_axis if len(skip_shape) == _RANK else 1)
-    if skip_c is not None and channels is not None and skip_c != channels:
-        raise LeftAlone(f"input 'skip' has {skip_c} channels; X has C={channels}")
+    if skip_shape is not None:
+        if len(skip_shape) not in (2, _RANK):
+            raise LeftAlone(f"input 'skip' has rank {len(skip_shape)}; expected 4 or 2 ((N,C))")
+        skip_c = static_dim(skip_shape, c_axis if len(skip_shape) == _RANK else 1)
+        if skip_c is not None and channels is not None and skip_c != channels:
+            raise LeftAlone(f"input 'skip' has {skip_c} channels; X has C={channels}")
     if bias:
         _per_channel_length(ctx, bias, "bias", channels)
     label = node_name(node)
     before: list[onnx.NodeProto] = []
     after: list[onnx.NodeProto] = []
-    matched = [node]
+    matched: list[onnx.NodeProto] = []  # Transposes back to channels-first, absorbed
     gamma, beta = _affine(ctx, x_type, gamma, beta, before, label)
     if channels_last:
         x = channels_first_input(ctx, x, _RANK, before, label)
-    if len(skip_shape) == 2:  # (N, C) -> (N, C, 1, 1)
+    if skip_shape is not None and len(skip_shape) == 2:  # (N, C) -> (N, C, 1, 1)
         expanded = ctx.g.unique_name(f"{skip}_nc11")
         before.append(helper.make_node("Unsqueeze", [skip, int64s(ctx, "skip_axes", [2, 3])], [expanded],
                                        name=f"{label}/skip_to_nc11"))
         skip = expanded
-    elif channels_last:
+    elif skip_shape is None and not _made_rank4(ctx, skip):
+        skip = _skip_as_rank4(ctx, skip, channels_last, before, label)
+    if channels_last and (skip_shape is None or len(skip_shape) == _RANK):
         skip = channels_first_input(ctx, skip, _RANK, before, label)
     if bias:  # (C) -> (C, 1, 1)
         value = ctx.g.constant(bias)
@@ -169,7 +212,7 @@ def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
         y = channels_last_output(ctx, y, _RANK, matched, after, label)
     gn = make_custom_node("GroupNorm", [total, gamma, beta], [y], name=label, num_groups=groups, epsilon=epsilon,
                           activation=activation)
-    ctx.replace(matched, [*before, *sums, gn, *after], node)
+    rewrite(ctx, node, [*before, *sums, gn, *after], matched)
 
 
 GROUP_NORM = Rule("com.microsoft.GroupNorm", ((MS_DOMAIN, "GroupNorm"),), _group_norm)

@@ -49,7 +49,7 @@ def runtime_ops() -> RuntimeOps | None:
 def unhandled_reason(domain: str, op_type: str) -> str:
     """The report line for a node of `domain` that no rule rewrote."""
     ops = runtime_ops()
-    where = f"{domain}.{op_type}: no rewrite to standard or normdeploy ops known"
+    where = "no rewrite to standard or normdeploy ops known"
     if ops is None:
         return f"{where} (onnxruntime is not installed, so whether it can run it is unknown)"
     providers = ops.kernel_providers(domain, op_type)
