@@ -229,7 +229,8 @@ def test_bench_ratios_come_from_the_baseline_runner(monkeypatch: pytest.MonkeyPa
     assert entries[CUSTOM]["latency_ms"]["median"] == pytest.approx(10.0)
     assert result.ratios[CUSTOM].baseline == REFERENCE
     text = result.summary()
-    assert "speed-up vs onnxruntime-standard" in text and "4.00x" in text and "2.00x" in text
+    assert "speed-up = onnxruntime-standard median ms / runner median ms" in text
+    assert "4.00x" in text and "2.00x" in text and "1.00x (baseline)" in text
 
 
 def test_bench_flags_a_runner_whose_timed_output_is_not_what_was_checked(monkeypatch: pytest.MonkeyPatch,
@@ -262,6 +263,19 @@ def test_bench_does_not_time_a_runner_whose_outputs_differ(monkeypatch: pytest.M
     entry = next(e for e in result.report["runners"] if e["runner"] == PYTORCH)
     assert not entry["timed"] and "differ from the baseline's" in entry["error"] and "0.5" in entry["error"]
     assert result.ratios[CUSTOM].value == pytest.approx(4.0)
+
+
+def test_bench_progress_bar_on_stderr(monkeypatch: pytest.MonkeyPatch, model_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    clock = FakeClock()
+    y = [np.ones((2, 24, 9, 11), np.float32)]
+    monkeypatch.setattr(bench_api, "_build", _fake_build([FakeRunner(CUSTOM, clock, 1.0, y),
+                                                          FakeRunner(REFERENCE, clock, 2.0, y)]))
+    bench(model_path, input_shapes=[SHAPE], report_path=False, profile=False, clock=clock,
+          **{**FAST, "progress": True})
+    err = capsys.readouterr().err
+    # 2 runners x (1 warm-up + 3 repeats) steps
+    assert "normdeploy bench [" in err and "8/8" in err
 
 
 # ------------------------------------------------------------------------------------------------
