@@ -48,19 +48,13 @@ $(STAMPS)/install: $(STAMPS)/deps $(STAMPS)/ort-headers $(NATIVE_SOURCES) $(PY_S
 
 install setup: $(STAMPS)/install
 
-# An sdist and a wheel in dist/. The wheel holds the runtime libraries only (no test libraries:
-# NORMDEPLOY_SIMT_TESTS/TRT_HOST_TESTS off), built in build/dist; scripts/wheel_tag.py then gives
-# it the manylinux tag its libraries' glibc/libstdc++ needs satisfy (else it stays linux_x86_64).
+# An sdist and a wheel in dist/ (scripts/dist.sh): the wheel holds the runtime libraries only, is
+# built in build/dist and gets the manylinux tag its libraries satisfy (scripts/wheel_tag.py).
 # DIST_ARGS adds pip config settings, e.g. for libnormdeploy_trt.so:
 #   make dist DIST_ARGS="-C cmake.define.NORMDEPLOY_CUDA=ON -C cmake.define.TENSORRT_ROOT=/opt/tensorrt"
 DIST_ARGS ?=
 dist: $(STAMPS)/deps $(STAMPS)/ort-headers
-	rm -f dist/normdeploy-*.tar.gz dist/normdeploy-*.whl
-	$(PY) -c "from scikit_build_core.build import build_sdist; print('dist/' + build_sdist('dist'))"
-	ONNXRUNTIME_ROOT="$$(cat $(STAMPS)/ort-headers)" PATH="$(abspath $(VENV))/bin:$$PATH" \
-	  $(PIP) wheel --quiet --no-build-isolation --no-deps -w dist -C build-dir=build/dist \
-	  -C cmake.define.NORMDEPLOY_SIMT_TESTS=OFF -C cmake.define.NORMDEPLOY_TRT_HOST_TESTS=OFF $(DIST_ARGS) .
-	$(PY) scripts/wheel_tag.py dist/normdeploy-*-linux_x86_64.whl
+	ONNXRUNTIME_ROOT="$$(cat $(STAMPS)/ort-headers)" PYTHON=$(PY) bash scripts/dist.sh dist $(DIST_ARGS)
 	@ls -l dist/
 
 test: $(STAMPS)/install
