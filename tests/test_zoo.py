@@ -1,0 +1,427 @@
+"""Model zoo: third-party model code through export, convert, validate and float16.
+
+The models (tests/zoo_models.py) are built from diffusers, transformers and pytorchcv classes with
+small configs and seeded random weights; nothing is downloaded. For each:
+
+- the norms it calls: F.group_norm / F.local_response_norm calls recorded by a TorchFunctionMode,
+  independently of normdeploy, and checked against the architecture's count;
+- export: normdeploy.export gives one normdeploy node per call, with the call's constants, no
+  standard norm op left, inputs named after the forward's parameters; kwargs (return_dict=False)
+  and dataclass outputs (named after their keys) work;
+- parity: ONNX Runtime with our library within 1e-4 of the output scale (max |PyTorch output|);
+- convert: the plain torch.onnx.export(dynamo=True) at opsets 18 and 21 through
+  normdeploy.convert_model: every norm rewritten (one node per call, with its constants; no
+  InstanceNormalization / GroupNormalization / LRN and no LRN decomposition left), nothing left
+  alone, parity kept;
+- validate: normdeploy.validate against the standard-op reference and PyTorch, exit code 0;
+- float16: a float16 copy (onnxconverter-common) runs through make_session, every normdeploy node
+  takes float16 X, within 1e-2 of the output scale of PyTorch float32.
+
+The ONNX Runtime-optimized UNet (tests/ort_optimized.py) goes through convert, parity, validate
+and float16 the same way.
+
+Figures (per model: nodes, errors, rewrites, seconds) go to a JSON file when NORMDEPLOY_ZOO_JSON
+names one; scripts/zoo_table.py makes the README's "Models tried" table from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+import normdeploy
+from zoo_models import CASES, NormCall, run_recording
+
+DOMAIN = normdeploy.ops.DOMAIN
+NAMES = list(CASES)
+PARITY = 1e-4           # of the output scale, float32
+PARITY_FLOAT16 = 1e-2   # of the output scale, float16 model against PyTorch float32
+STANDARD_NORMS = {"GroupNormalization", "InstanceNormalization", "LRN"}
+FIGURES_ENV = "NORMDEPLOY_ZOO_JSON"
+
+# The norms each model calls, counted from its architecture (not from any code under test).
+EXPECTED_CALLS: dict[str, tuple[str, int]] = {
+    # Decoder: mid block 2 ResnetBlock2D x 2 GroupNorm + 1 attention GroupNorm; 2 up blocks x
+    # (layers_per_block + 1 = 2) ResnetBlock2D x 2; conv_norm_out
+    "vae_decoder": ("GroupNorm", 5 + 2 * 2 * 2 + 1),
+    # down: CrossAttnDownBlock2D (1 resnet x 2 + 1 transformer) + DownBlock2D (1 resnet x 2); mid:
+    # 2 resnets x 2 + 1 transformer; up: UpBlock2D (2 resnets x 2) + CrossAttnUpBlock2D (2 resnets
+    # x 2 + 2 transformers); conv_norm_out
+    "unet": ("GroupNorm", (3 + 2) + 5 + (4 + 6) + 1),
+    # feature encoder: GroupNorm(32, 32) after the first Conv1d only
+    "wav2vec2": ("GroupNorm", 1),
+    # AlexConv: LRN after the convolutions of stages 1 and 2
+    "alexnet": ("LocalResponseNorm", 2),
+    "zfnet": ("LocalResponseNorm", 2),
+}
+# pytorchcv's AlexConv: F.local_response_norm(x, size=5, k=2.0), alpha and beta PyTorch's defaults
+PYTORCHCV_LRN = NormCall("LocalResponseNorm", (("size", 5.0), ("alpha", 1e-4), ("beta", 0.75), ("k", 2.0)))
+# Outputs a dataclass-returning forward must give, named after the dataclass keys holding tensors
+# (a key equal to an input name gets "out_" in front: ONNX names are unique; the UNet's input and
+# output are both "sample").
+DATACLASS_OUTPUTS = {"unet": ["out_sample"], "wav2vec2": ["last_hidden_state", "extract_features"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Shared state: each model built and exported once per module, figures collected per model
+
+
+@dataclass
+class Built:
+    name: str
+    model: nn.Module
+    inputs: dict[str, torch.Tensor]
+    reference: list[np.ndarray]
+    calls: list[NormCall]
+
+    def feed(self, session: Any, float16: bool = False) -> dict[str, np.ndarray]:
+        """The inputs, by position, under the session's input names (so that only the naming
+        test depends on the names)."""
+        names = [i.name for i in session.get_inputs()]
+        assert len(names) == len(self.inputs), f"{self.name}: file inputs {names}, forward {list(self.inputs)}"
+        feed = {}
+        for name, value in zip(names, self.inputs.values()):
+            array = value.numpy()
+            feed[name] = array.astype(np.float16) if float16 and array.dtype == np.float32 else array
+        return feed
+
+
+class Zoo:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._built: dict[str, Built] = {}
+        self._exported: dict[str, Any] = {}
+
+    def built(self, name: str) -> Built:
+        if name not in self._built:
+            case = CASES[name]
+            model = case.build()
+            inputs = case.inputs()
+            outputs, calls = run_recording(case, model, inputs)
+            self._built[name] = Built(name, model, inputs, [o.numpy() for o in outputs], calls)
+        return self._built[name]
+
+    def exported(self, name: str) -> Any:
+        """normdeploy.export of the model (the ExportResult)."""
+        if name not in self._exported:
+            built = self.built(name)
+            case = CASES[name]
+            extra = {"kwargs": dict(case.kwargs)} if case.kwargs else {}
+            self._exported[name] = normdeploy.export(built.model, tuple(built.inputs.values()),
+                                                     self.directory / f"{name}.onnx", **extra)
+        return self._exported[name]
+
+
+@pytest.fixture(scope="module")
+def figures() -> Iterator[dict[str, dict[str, Any]]]:
+    collected: dict[str, dict[str, Any]] = {}
+    yield collected
+    target = os.environ.get(FIGURES_ENV)
+    if target:
+        Path(target).write_text(json.dumps(collected, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    return Zoo(tmp_path_factory.mktemp("zoo"))
+
+
+@pytest.fixture(autouse=True)
+def _timed(request: pytest.FixtureRequest, figures: dict[str, dict[str, Any]]) -> Iterator[None]:
+    """Adds each test's time to its model's figure (the models are built and exported lazily,
+    inside the first test that needs them)."""
+    start = time.perf_counter()
+    yield
+    params = getattr(getattr(request.node, "callspec", None), "params", {})
+    name = params.get("name", "ort_unet" if "ort_unet" in request.node.name else None)
+    if name:
+        entry = figures.setdefault(name, {})
+        entry["seconds"] = round(entry.get("seconds", 0.0) + time.perf_counter() - start, 2)
+
+
+def figure(figures: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    entry = figures.setdefault(name, {})
+    if name in CASES:
+        case = CASES[name]
+        entry.update(family=case.family, package=case.package, version=case.version)
+    return entry
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """torch.onnx prints progress and warns about torchvision; keep the test log readable."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    with warnings.catch_warnings(), open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def plain_export(built: Built, opset: int) -> onnx.ModelProto:
+    """torch.onnx.export(dynamo=True) as a user would run it, without normdeploy."""
+    with quiet(), torch.no_grad():
+        program = torch.onnx.export(built.model, tuple(built.inputs.values()), kwargs=dict(CASES[built.name].kwargs),
+                                    dynamo=True, opset_version=opset, external_data=False)
+    return program.model_proto
+
+
+def all_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    nodes: list[onnx.NodeProto] = []
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            nodes.append(node)
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    graphs.append(attr.g)
+                graphs.extend(attr.graphs)
+    for function in model.functions:
+        nodes.extend(function.node)
+    return nodes
+
+
+def attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    values = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+
+
+def f32(value: float) -> float:
+    return float(np.float32(value))
+
+
+def call_of(node: onnx.NodeProto) -> NormCall:
+    """The norm call a normdeploy node stands for (defaults from the op schemas' docs)."""
+    a = attrs(node)
+    if node.op_type == "GroupNorm":
+        return NormCall("GroupNorm", (("num_groups", float(a["num_groups"])), ("eps", f32(a.get("epsilon", 1e-5)))))
+    if node.op_type == "LocalResponseNorm":
+        assert a.get("window") == "pytorch", f"LocalResponseNorm '{node.name}': window {a.get('window')!r}"
+        return NormCall("LocalResponseNorm", (("size", float(a["size"])), ("alpha", f32(a.get("alpha", 1e-4))),
+                                              ("beta", f32(a.get("beta", 0.75))), ("k", f32(a.get("bias", 1.0)))))
+    raise AssertionError(f"unexpected normdeploy node {node.op_type} '{node.name}'")
+
+
+def in_float32(call: NormCall) -> NormCall:
+    return NormCall(call.op, tuple((k, f32(v)) for k, v in call.constants))
+
+
+def describe(calls: Counter) -> str:
+    return ", ".join(f"{op} x{n}" for op, n in sorted(calls.items())) or "none"
+
+
+def check_norm_nodes(model: onnx.ModelProto, built: Built, where: str) -> Counter:
+    """One normdeploy node per norm call, with the call's constants; no standard norm op, no LRN
+    decomposition (AveragePool: these models call no avg_pool of their own) and no node of a
+    non-standard domain left. Returns the node counts (GroupNorm, GroupNorm(silu), ...)."""
+    nodes = all_nodes(model)
+    ours = [n for n in nodes if n.domain == DOMAIN]
+    got = Counter(in_float32(call_of(n)) for n in ours)
+    want = Counter(in_float32(c) for c in built.calls)
+    assert got == want, (f"{built.name} {where}: normdeploy nodes {describe(Counter(c.op for c in got.elements()))} "
+                         f"for torch calls {describe(Counter(c.op for c in want.elements()))}; "
+                         f"constants differ: nodes-only {got - want}, calls-only {want - got}")
+    standard = Counter(n.op_type for n in nodes if n.domain in ("", "ai.onnx"))
+    left = {op: standard[op] for op in STANDARD_NORMS if standard[op]}
+    assert not left, f"{built.name} {where}: standard norm ops left: {left}"
+    if any(c.op == "LocalResponseNorm" for c in built.calls):
+        pools = standard["AveragePool"]
+        assert not pools, f"{built.name} {where}: {pools} AveragePool left (LRN decomposition)"
+    foreign = Counter(f"{n.domain}.{n.op_type}" for n in nodes if n.domain not in ("", "ai.onnx", DOMAIN))
+    assert not foreign, f"{built.name} {where}: non-standard nodes left: {dict(foreign)}"
+    counts: Counter = Counter()
+    for node in ours:
+        activation = attrs(node).get("activation", "none")
+        counts[node.op_type if activation == "none" else f"{node.op_type}({activation})"] += 1
+    return counts
+
+
+def worst_error(outputs: list[np.ndarray], reference: list[np.ndarray], what: str) -> float:
+    """max over outputs of max |out - ref| / max |ref| (float64)."""
+    assert len(outputs) == len(reference), f"{what}: {len(outputs)} outputs, PyTorch gives {len(reference)}"
+    worst = 0.0
+    for index, (out, ref) in enumerate(zip(outputs, reference)):
+        assert out.shape == ref.shape, f"{what}: output {index} has shape {out.shape}, PyTorch {ref.shape}"
+        scale = float(np.max(np.abs(ref)))
+        assert scale > 0, f"{what}: PyTorch output {index} is all zeros; the comparison would prove nothing"
+        error = float(np.max(np.abs(out.astype(np.float64) - ref.astype(np.float64))))
+        worst = max(worst, error / scale)
+    return worst
+
+
+def run(model: Any, built: Built, float16: bool = False) -> list[np.ndarray]:
+    session = normdeploy.make_session(model, allow_spinning=False)
+    return session.run(None, built.feed(session, float16))
+
+
+def float16_copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    """onnxconverter-common's float16 conversion, float16 inputs and outputs. Two of its bugs are
+    avoided: a Cast(to=FLOAT) keeps to=FLOAT while its output is retyped float16 (the UNet's
+    timestep cast), so those Casts stay float32 with a cast after them (node_block_list); and
+    keep_io_types=True leaves a graph output that other nodes also read (Wav2Vec2's
+    extract_features) feeding them float32."""
+    from onnxconverter_common.float16 import convert_float_to_float16
+
+    to_float = [n.name for n in model.graph.node if n.op_type == "Cast"
+                and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT for a in n.attribute)]
+    with warnings.catch_warnings():  # "the float32 number 1e-09 will be truncated to 1e-07", per weight
+        warnings.simplefilter("ignore", UserWarning)
+        return convert_float_to_float16(model, keep_io_types=False, node_block_list=to_float)
+
+
+def norm_input_types(model: onnx.ModelProto) -> Counter:
+    """The element types (onnx.TensorProto enum names) of X of every normdeploy node, by shape
+    inference with our schemas."""
+    normdeploy.ops.register_schemas()
+    inferred = onnx.shape_inference.infer_shapes(model)
+    graph = inferred.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    return Counter(onnx.TensorProto.DataType.Name(types.get(n.input[0], 0)) for n in graph.node if n.domain == DOMAIN)
+
+
+# --------------------------------------------------------------------------------------------
+# The torch models
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_norm_calls_match_architecture(zoo: Zoo, figures: dict, name: str) -> None:
+    """The recorder sees the norms the architecture has; for GroupNorm, forward hooks on the
+    nn.GroupNorm modules agree; pytorchcv's LRN is a functional call (no module to hook)."""
+    built = zoo.built(name)
+    op, count = EXPECTED_CALLS[name]
+    seen = Counter(c.op for c in built.calls)
+    assert seen == Counter({op: count}), f"{name}: recorded {describe(seen)}, the architecture has {op} x{count}"
+    hooked: list[nn.Module] = []
+    handles = [m.register_forward_hook(lambda mod, _i, _o: hooked.append(mod))
+               for m in built.model.modules() if isinstance(m, (nn.GroupNorm, nn.LocalResponseNorm))]
+    try:
+        with torch.no_grad():
+            built.model(*built.inputs.values(), **CASES[name].kwargs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if op == "GroupNorm":
+        assert len(hooked) == count, f"{name}: {len(hooked)} nn.GroupNorm calls, {count} F.group_norm calls"
+        groups = {m.num_groups for m in hooked}
+        assert groups == {32}, f"{name}: num_groups {groups}, configured 32"
+    else:
+        assert not hooked, f"{name}: pytorchcv has nn.LocalResponseNorm modules now: {hooked[:2]}"
+        assert built.calls == [PYTORCHCV_LRN] * count, f"{name}: LRN calls {built.calls}"
+    figure(figures, name)["calls"] = describe(seen)
+
+
+# --------------------------------------------------------------------------------------------
+# normdeploy.export
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_export_nodes_and_parity(zoo: Zoo, figures: dict, name: str) -> None:
+    built = zoo.built(name)
+    result = zoo.exported(name)
+    model = onnx.load(str(result.path))
+    nodes = check_norm_nodes(model, built, "export")
+    error = worst_error(run(result.path, built), built.reference, f"{name} export")
+    entry = figure(figures, name)
+    entry["nodes"] = dict(nodes)
+    entry["parity"] = error
+    assert error <= PARITY, f"{name} export: max error {error:.3e} of the output scale > {PARITY:g}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_export_input_names(zoo: Zoo, name: str) -> None:
+    """Inputs are named after the forward's parameters, as torch.onnx names them."""
+    result = zoo.exported(name)
+    names = [i.name for i in onnx.load(str(result.path)).graph.input]
+    params = list(zoo.built(name).inputs)
+    assert names == params, f"{name}: inputs {names}, the forward's parameters {params}"
+
+
+@pytest.mark.parametrize("name", sorted(DATACLASS_OUTPUTS))
+def test_export_dataclass_outputs(zoo: Zoo, tmp_path: Path, name: str) -> None:
+    """Without return_dict=False the forward returns a ModelOutput dataclass: the outputs are its
+    keys that hold tensors, in order, with the tuple form's values."""
+    built = zoo.built(name)
+    result = normdeploy.export(built.model, tuple(built.inputs.values()), tmp_path / f"{name}_dataclass.onnx")
+    names = [o.name for o in onnx.load(str(result.path)).graph.output]
+    assert names == DATACLASS_OUTPUTS[name], f"{name}: outputs {names}"
+    error = worst_error(run(result.path, built), built.reference, f"{name} dataclass export")
+    assert error <= PARITY, f"{name} dataclass export: max error {error:.3e} of the output scale"
+
+
+# --------------------------------------------------------------------------------------------
+# normdeploy.convert on the plain torch.onnx export
+
+
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("name", NAMES)
+def test_convert_plain_export(zoo: Zoo, figures: dict, name: str, opset: int) -> None:
+    built = zoo.built(name)
+    plain = plain_export(built, opset)
+    converted, report = normdeploy.convert_model(plain, "custom")
+    skipped = [f"{s.pattern} at {s.node}: {s.reason}" for s in report.skipped]
+    rewrites = sum(report.counts.values())
+    entry = figure(figures, name).setdefault("convert", {})
+    entry[str(opset)] = {"rewrites": rewrites, "patterns": dict(report.counts), "left_alone": skipped}
+    assert not skipped, f"{name} opset {opset}: left alone: {skipped}"
+    nodes = check_norm_nodes(converted, built, f"convert opset {opset}")
+    error = worst_error(run(converted, built), built.reference, f"{name} convert opset {opset}")
+    entry[str(opset)].update(nodes=dict(nodes), parity=error)
+    assert error <= PARITY, f"{name} convert opset {opset}: max error {error:.3e} of the output scale > {PARITY:g}"
+
+
+# --------------------------------------------------------------------------------------------
+# normdeploy validate
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_validate(zoo: Zoo, figures: dict, name: str) -> None:
+    from normdeploy.validate import validate
+
+    built = zoo.built(name)
+    path = zoo.exported(name).path
+    session = normdeploy.make_session(path, allow_spinning=False)
+    result = validate(path, torch_model=built.model, inputs=[built.feed(session)], report_dir=False,
+                      tensorrt=False, html=False, progress=False)
+    figure(figures, name)["validate"] = result.exit_code
+    assert result.exit_code == 0, result.summary()
+    ran = {r["runner"] for r in result.report["runners"] if r["ran"]}
+    assert {"onnxruntime+normdeploy", "onnxruntime-standard", "pytorch-cpu"} <= ran, result.summary()
+
+
+# --------------------------------------------------------------------------------------------
+# float16
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float16_copy(zoo: Zoo, figures: dict, name: str) -> None:
+    built = zoo.built(name)
+    model16 = float16_copy(onnx.load(str(zoo.exported(name).path)))
+    types = norm_input_types(model16)
+    assert set(types) == {"FLOAT16"}, f"{name}: normdeploy nodes take X as {dict(types)}"
+    outputs = run(model16, built, float16=True)
+    assert all(o.dtype == np.float16 for o in outputs), [o.dtype for o in outputs]
+    error = worst_error(outputs, built.reference, f"{name} float16")
+    figure(figures, name)["fp16"] = error
+    assert error <= PARITY_FLOAT16, f"{name} float16: max error {error:.3e} of the output scale > {PARITY_FLOAT16:g}"
