@@ -13,6 +13,7 @@ NATIVE_SOURCES := $(shell find plugins -type f \( -name '*.cpp' -o -name '*.h' -
 PY_SOURCES := $(shell find normdeploy -type f -name '*.py' 2>/dev/null)
 PYTEST_ARGS ?=
 PYTRITON := nvidia-pytriton==0.7.0
+PYTORCHCV := pytorchcv==0.0.74
 
 .PHONY: all setup install test test-sanitize fuzz demo bench headers dist clean distclean help
 
@@ -31,6 +32,9 @@ $(STAMPS)/deps: requirements-dev.txt | $(PY)
 	# the Triton server binary for tests/test_triton.py; --no-deps: the wheel declares numpy<2,
 	# but we use only the tritonserver it bundles, which runs with numpy 2
 	$(PIP) install --quiet --no-deps $(PYTRITON)
+	# AlexNet/ZFNet for tests/test_zoo.py; --no-deps: the wheel declares torchvision, whose PyPI
+	# wheel is CUDA-built and does not import with the CPU torch (pytorchcv's models do not need it)
+	$(PIP) install --quiet --no-deps $(PYTORCHCV)
 	@touch $@
 
 # Writes the folder holding the ONNX Runtime headers into the stamp.
