@@ -7,12 +7,28 @@ Runtime on the standard-op equivalent (the baseline), PyTorch eager and TensorRT
 
 Modules: runners (ORT/torch/TensorRT runners, threads and spinning), measure (interleaved timing,
 statistics, ratios, output checks), profile (ORT profiler time share per op type), report (text),
-html (page with charts), api (bench()).
+html (page with charts), api (bench()). bench() needs normdeploy[validate] (polygraphy's data
+loader and runner base, matplotlib for the page), and normdeploy[torch] for a --torch model.
 """
 
 from __future__ import annotations
 
-from .api import BenchResult, RunnerResult, bench
+from typing import Any
+
 from .errors import BenchError
+
+_LAZY = {"bench": "api", "BenchResult": "api", "RunnerResult": "api"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'normdeploy.bench' has no attribute {name!r}")
+    import importlib
+
+    from ..extras import require
+
+    require("validate", "normdeploy bench")  # before .api, which imports polygraphy
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
 
 __all__ = ["BenchError", "BenchResult", "RunnerResult", "bench"]

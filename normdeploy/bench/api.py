@@ -345,7 +345,7 @@ def _output_paths(report_path: Any, pair: ModelPair, html: bool) -> tuple[Path |
     return json_path, (json_path.with_suffix(".html") if html else None)
 
 
-def _write(report: dict[str, Any], json_path: Path, html_path: Path | None, profiles: Sequence[OpProfile]) -> None:
+def _write(report: dict[str, Any], json_path: Path, html_path: Path | None) -> None:
     from ..validate.report import json_text, write_atomically
 
     report["files"] = {"json": str(json_path), "html": str(html_path) if html_path else None}
@@ -413,6 +413,10 @@ def bench(
             not math.isfinite(min_repeat_ms) or min_repeat_ms < 0:
         raise BenchError(f"--min-repeat-ms: expected a finite number >= 0, got {min_repeat_ms!r}")
     settings = Settings(threads, bool(spinning))
+    if torch_model is not None:
+        from ..extras import require
+
+        require("torch", "normdeploy bench --torch")  # MissingExtraError (an ImportError) naming the extra
     machine = _machine()
     with quiet_polygraphy():
         return _bench(model, reference, torch_model, weights, input_shapes, inputs, seed, val_range, warmup, repeats,
@@ -463,7 +467,7 @@ def _bench(model: Any, reference: Any, torch_model: Any, weights: Any, input_sha
                      ratio, profiles, notes, machine,
                      "time.perf_counter" if clock is time.perf_counter else getattr(clock, "__name__", repr(clock)))
     if json_path is not None:
-        _write(report, json_path, html_path, profiles)
+        _write(report, json_path, html_path)
     return BenchResult(passed, report, json_path, html_path, results_list, ratio, profiles)
 
 
