@@ -163,6 +163,9 @@ def export(
     inputs = _tensor_inputs(bound, torch.Tensor)
     names = _input_names([name for name, _ in inputs], input_names)
     axes = _dynamic_axes(dynamic_axes, names, [t for _, t in inputs], renamed=input_names is not None)
+    clash = sorted(set(map(str, output_names or ())) & set(names))
+    if clash:
+        raise ExportError(f"export: output_names {clash} are input names too; ONNX names must be unique")
     dynamic_shapes = _dynamic_shapes(bound, axes, names, torch) if axes else None
     was_training = model.training
     model.eval()
@@ -357,9 +360,6 @@ def _output_names(paths: list[tuple[Any, ...]], given: Sequence[str] | None, inp
         given = [str(n) for n in given]
         if len(given) > len(names):
             raise ExportError(f"export: {len(given)} output_names {given} for {len(names)} output(s) {names}")
-        clash = sorted(set(given) & set(inputs))
-        if clash:
-            raise ExportError(f"export: output_names {clash} are input names too; ONNX names must be unique")
         names = given + names[len(given):]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
