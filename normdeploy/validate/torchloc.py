@@ -398,29 +398,47 @@ def _compare_by_shape(loc: TorchLocalization, cap: Capture, model: Any, values: 
 # the optimizer
 
 
-def _attribution(model: Any, library: bool, runner: str, configured: str, feeds: Mapping[str, np.ndarray],
-                 want: Mapping[str, np.ndarray], settings: ToleranceSettings, types: Mapping[str, Any]) -> OptimizerAttribution:
-    levels: dict[str, dict[str, Any]] = {}
-    for level in OPT_LEVELS:
-        got = _run(model, library, level, feeds)
-        passed, worst = _outputs_agree(got, want, settings, types)
-        levels[level] = {"level": OPT_LEVELS[level], "passed": passed, "max_abs": worst}
+def _attribution(model: Any, library: bool, runner: str, configured: str, found: dict[str, tuple[bool, float]],
+                 feeds: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], settings: ToleranceSettings,
+                 types: Mapping[str, Any], workdir: Path) -> tuple[OptimizerAttribution, Any]:
+    """Whether the graph optimizer causes the difference. `found` holds the results at the
+    configured level and at ORT_DISABLE_ALL; the levels in between run only when the optimizer
+    is to blame, each saving its optimized graph. Returns the attribution and, when blamed, the
+    optimized graph of the lowest level that differs."""
+    import onnx
+
     names = list(OPT_LEVELS)
-    up_to = names[:names.index(configured) + 1]
-    attribution = OptimizerAttribution(runner, {v["level"]: {"passed": v["passed"], "max_abs": v["max_abs"]}
-                                                for v in levels.values()}, OPT_LEVELS[configured], False, "")
-    if levels[configured]["passed"]:
+    results = dict(found)
+    attribution = OptimizerAttribution(runner, {}, OPT_LEVELS[configured], False, "")
+    optimized = None
+    if results[configured][0]:
         attribution.message = f"agrees with PyTorch at the configured level {OPT_LEVELS[configured]}"
-    elif levels["disable"]["passed"]:
-        first = next(level for level in up_to if not levels[level]["passed"])
+    elif configured == "disable" or not results["disable"][0]:
+        attribution.message = ("not the graph optimizer: the file differs from PyTorch with ONNX Runtime's graph "
+                               "optimizations disabled (ORT_DISABLE_ALL) too")
+    else:
+        first = configured
+        for level in names[1:names.index(configured)]:
+            path = workdir / f"optimized-{level}.onnx"
+            got = {o.name: to_carrier(v) for o, v in _run_session(session_at(model, with_library=library, level=level,
+                                                                              save_optimized=path), feeds)}
+            results[level] = _outputs_agree(got, want, settings, types)
+            if not results[level][0]:
+                first = level
+                optimized = onnx.load(str(path))
+                break
+        if optimized is None:
+            optimized = optimized_graph(model, with_library=library, level=first, workdir=workdir)
         attribution.blamed = True
         attribution.differs_from = OPT_LEVELS[first]
         attribution.message = (f"ONNX Runtime's graph optimizer changes this result: agrees with PyTorch at "
                                f"ORT_DISABLE_ALL, differs from {OPT_LEVELS[first]}")
-    else:
-        attribution.message = ("not the graph optimizer: the file differs from PyTorch with ONNX Runtime's graph "
-                               "optimizations disabled (ORT_DISABLE_ALL) too")
-    return attribution
+    attribution.levels = {OPT_LEVELS[k]: {"passed": results[k][0], "max_abs": results[k][1]} for k in names if k in results}
+    return attribution, optimized
+
+
+def _run_session(session: Any, feeds: Mapping[str, np.ndarray]) -> list[tuple[Any, Any]]:
+    return list(zip(session.get_outputs(), run_arrays(session, feeds)))
 
 
 def _relevant_changes(changes: list[GraphChange], row: ModuleRow | None, scope_tensors: set[str]) -> list[GraphChange]:
@@ -452,32 +470,33 @@ def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.n
             got = _run(model, library, level, feeds)
             passed, worst = _outputs_agree(got, want, settings, types)
             if not passed:
-                chosen = (description, model, library, runner, types)
+                chosen = (description, model, library, runner, types, (passed, worst))
                 break
             loc.notes.append(f"{description} agrees with PyTorch at {OPT_LEVELS[level]} (max abs {worst:.2e})")
         if chosen is None:
             loc.status = "no module outside tolerance"
             loc.explanation = "no ONNX model disagrees with PyTorch on this input when run again"
             return loc
-        description, model, library, runner, types = chosen
+        description, model, library, runner, types, configured = chosen
         loc.model, loc.runner = description, runner
-        loc.optimizer = _attribution(model, library, runner, level, feeds, want, settings, types)
-        ran = model
-        run_level = "disable"
+        graph_inputs = {i.name for i in model.graph.input}
+        wanted = [name for name in _wanted_tensors(model, types) if name not in graph_inputs]
+        # one run of the file with the optimizer off, the module boundary tensors as extra outputs
+        plain = _run(with_outputs(model, wanted, types), library, "disable", feeds)
+        found = {level: configured, "disable": _outputs_agree({k: plain[k] for k in output_names}, want, settings, types)}
         with tempfile.TemporaryDirectory(prefix="normdeploy-torchloc-") as tmp:
-            if loc.optimizer.blamed:
-                first_level = next(k for k, v in OPT_LEVELS.items() if v == loc.optimizer.differs_from)
-                ran = optimized_graph(model, with_library=library, level=first_level, workdir=Path(tmp))
-                changes, removed = graph_changes(model, ran)
-                loc.optimizer.changes, loc.optimizer.removed = len(changes), removed
-                loc.graph = (f"the graph ONNX Runtime optimized at {loc.optimizer.differs_from} (saved with "
-                             f"optimized_model_filepath), run with no further optimization")
-            else:
-                loc.graph = "the file, run with graph optimizations disabled (ORT_DISABLE_ALL)"
-            present = {o for n in ran.graph.node for o in n.output}
-            graph_inputs = {i.name for i in ran.graph.input}
-            wanted = [name for name in _wanted_tensors(model, types) if name in present and name not in graph_inputs]
-            values = _run(with_outputs(ran, wanted, types), library, run_level, feeds)
+            loc.optimizer, optimized = _attribution(model, library, runner, level, found, feeds, want, settings, types,
+                                                    Path(tmp))
+        ran, values = model, plain
+        loc.graph = "the file, run with graph optimizations disabled (ORT_DISABLE_ALL)"
+        if optimized is not None:
+            changes, removed = graph_changes(model, optimized)
+            loc.optimizer.changes, loc.optimizer.removed = len(changes), removed
+            present = {o for n in optimized.graph.node for o in n.output}
+            ran = optimized
+            values = _run(with_outputs(optimized, [n for n in wanted if n in present], types), library, "disable", feeds)
+            loc.graph = (f"the graph ONNX Runtime optimized at {loc.optimizer.differs_from} (saved with "
+                         f"optimized_model_filepath), run with no further optimization")
         values.update({name: to_carrier(value) for name, value in feeds.items()})
         if has_torch_metadata(model):
             loc.method = "metadata"
@@ -487,7 +506,7 @@ def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.n
             loc.notes.append(f"no node carries pkg.torch.onnx.name_scopes ({producer(model)}): module outputs are "
                              f"matched to ONNX tensors by shape and order, which is approximate")
             _compare_by_shape(loc, cap, model, values, types, settings)
-        if loc.optimizer.blamed:
+        if optimized is not None:
             row = loc.rows[loc.first] if loc.first is not None else None
             scope_tensors = {o for n in loc.nodes for o in n["outputs"]}
             loc.optimizer.optimized_nodes = _relevant_changes(changes, row, scope_tensors)
