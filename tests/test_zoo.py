@@ -27,6 +27,7 @@ names one; scripts/zoo_table.py makes the README's "Models tried" table from it.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ import torch
 from torch import nn
 
 import normdeploy
+from ort_optimized import make_ort_optimized_unet, unet_inputs, unet_reference
 from zoo_models import CASES, NormCall, run_recording
 
 DOMAIN = normdeploy.ops.DOMAIN
@@ -70,6 +72,13 @@ EXPECTED_CALLS: dict[str, tuple[str, int]] = {
 }
 # pytorchcv's AlexConv: F.local_response_norm(x, size=5, k=2.0), alpha and beta PyTorch's defaults
 PYTORCHCV_LRN = NormCall("LocalResponseNorm", (("size", 5.0), ("alpha", 1e-4), ("beta", 0.75), ("k", 2.0)))
+# The ONNX Runtime-optimized UNet (tests/ort_optimized.py: the "unet" case's config, exported with
+# a dynamic batch at opset 17, optimized with model_type "unet"): the com.microsoft ops that have
+# no ONNX Runtime CPU kernel must all be rewritten; others may be left alone with a reason.
+ORT_UNET = "ort_unet"
+ORT_GROUP_NORMS = {"GroupNorm", "SkipGroupNorm"}
+ORT_CUDA_ONLY = ORT_GROUP_NORMS | {"NhwcConv", "BiasAdd", "BiasSplitGelu"}
+MS_DOMAIN = "com.microsoft"
 # Outputs a dataclass-returning forward must give, named after the dataclass keys holding tensors
 # (a key equal to an input name gets "out_" in front: ONNX names are unique; the UNet's input and
 # output are both "sample").
@@ -105,6 +114,7 @@ class Zoo:
         self.directory = directory
         self._built: dict[str, Built] = {}
         self._exported: dict[str, Any] = {}
+        self._ort_unet: tuple[Path, onnx.ModelProto, Any] | None = None
 
     def built(self, name: str) -> Built:
         if name not in self._built:
@@ -126,6 +136,15 @@ class Zoo:
         return self._exported[name]
 
 
+    def ort_unet(self) -> tuple[Path, onnx.ModelProto, Any]:
+        """The ONNX Runtime-optimized UNet file, and its normdeploy.convert_model to custom
+        (the converted model and the report)."""
+        if self._ort_unet is None:
+            path = make_ort_optimized_unet(self.directory)
+            self._ort_unet = (path, *normdeploy.convert_model(onnx.load(str(path)), "custom"))
+        return self._ort_unet
+
+
 @pytest.fixture(scope="module")
 def figures() -> Iterator[dict[str, dict[str, Any]]]:
     collected: dict[str, dict[str, Any]] = {}
@@ -142,23 +161,37 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
 
 @pytest.fixture(autouse=True)
 def _timed(request: pytest.FixtureRequest, figures: dict[str, dict[str, Any]]) -> Iterator[None]:
-    """Adds each test's time to its model's figure (the models are built and exported lazily,
-    inside the first test that needs them)."""
-    start = time.perf_counter()
+    """Adds each test's wall and CPU (all threads) time to its model's figures (the models are
+    built and exported lazily, inside the first test that needs them)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     yield
     params = getattr(getattr(request.node, "callspec", None), "params", {})
-    name = params.get("name", "ort_unet" if "ort_unet" in request.node.name else None)
+    name = params.get("name", ORT_UNET if ORT_UNET in request.node.name else None)
     if name:
         entry = figures.setdefault(name, {})
         entry["seconds"] = round(entry.get("seconds", 0.0) + time.perf_counter() - start, 2)
+        entry["cpu_seconds"] = round(entry.get("cpu_seconds", 0.0) + time.process_time() - start_cpu, 2)
 
 
-def figure(figures: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+@contextlib.contextmanager
+def recorded(figures: dict[str, dict[str, Any]], name: str, check: str) -> Iterator[dict[str, Any]]:
+    """The figures of one check of one model: the test fills the dict; its status is "passed",
+    or "failed: " and the first line of the failure."""
     entry = figures.setdefault(name, {})
     if name in CASES:
         case = CASES[name]
         entry.update(family=case.family, package=case.package, version=case.version)
-    return entry
+    elif name == ORT_UNET:
+        entry.update(family="UNet2DConditionModel, ONNX Runtime-optimized (opset 17)",
+                     package="onnxruntime.transformers", version=importlib.metadata.version("onnxruntime"))
+    record: dict[str, Any] = {}
+    entry.setdefault("checks", {})[check] = record
+    try:
+        yield record
+    except BaseException as exc:
+        record["status"] = "failed: " + (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise
+    record["status"] = "passed"
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,9 +313,17 @@ def float16_copy(model: onnx.ModelProto) -> onnx.ModelProto:
     avoided: a Cast(to=FLOAT) keeps to=FLOAT while its output is retyped float16 (the UNet's
     timestep cast), so those Casts stay float32 with a cast after them (node_block_list); and
     keep_io_types=True leaves a graph output that other nodes also read (Wav2Vec2's
-    extract_features) feeding them float32."""
+    extract_features) feeding them float32. Unnamed nodes are named first: the casts it inserts
+    are named after the node, so two unnamed blocked nodes would give duplicate names."""
     from onnxconverter_common.float16 import convert_float_to_float16
 
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    taken = {n.name for n in model.graph.node}
+    for index, node in enumerate(model.graph.node):  # it names its casts after the nodes
+        if not node.name:
+            node.name = next(f"fp16_node_{index}_{k}" for k in range(len(taken) + 1)
+                             if f"fp16_node_{index}_{k}" not in taken)
+            taken.add(node.name)
     to_float = [n.name for n in model.graph.node if n.op_type == "Cast"
                 and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT for a in n.attribute)]
     with warnings.catch_warnings():  # "the float32 number 1e-09 will be truncated to 1e-07", per weight
@@ -309,27 +350,28 @@ def norm_input_types(model: onnx.ModelProto) -> Counter:
 def test_norm_calls_match_architecture(zoo: Zoo, figures: dict, name: str) -> None:
     """The recorder sees the norms the architecture has; for GroupNorm, forward hooks on the
     nn.GroupNorm modules agree; pytorchcv's LRN is a functional call (no module to hook)."""
-    built = zoo.built(name)
-    op, count = EXPECTED_CALLS[name]
-    seen = Counter(c.op for c in built.calls)
-    assert seen == Counter({op: count}), f"{name}: recorded {describe(seen)}, the architecture has {op} x{count}"
-    hooked: list[nn.Module] = []
-    handles = [m.register_forward_hook(lambda mod, _i, _o: hooked.append(mod))
-               for m in built.model.modules() if isinstance(m, (nn.GroupNorm, nn.LocalResponseNorm))]
-    try:
-        with torch.no_grad():
-            built.model(*built.inputs.values(), **CASES[name].kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    if op == "GroupNorm":
-        assert len(hooked) == count, f"{name}: {len(hooked)} nn.GroupNorm calls, {count} F.group_norm calls"
-        groups = {m.num_groups for m in hooked}
-        assert groups == {32}, f"{name}: num_groups {groups}, configured 32"
-    else:
-        assert not hooked, f"{name}: pytorchcv has nn.LocalResponseNorm modules now: {hooked[:2]}"
-        assert built.calls == [PYTORCHCV_LRN] * count, f"{name}: LRN calls {built.calls}"
-    figure(figures, name)["calls"] = describe(seen)
+    with recorded(figures, name, "calls") as record:
+        built = zoo.built(name)
+        op, count = EXPECTED_CALLS[name]
+        seen = Counter(c.op for c in built.calls)
+        record["calls"] = dict(seen)
+        assert seen == Counter({op: count}), f"{name}: recorded {describe(seen)}, the architecture has {op} x{count}"
+        hooked: list[nn.Module] = []
+        handles = [m.register_forward_hook(lambda mod, _i, _o: hooked.append(mod))
+                   for m in built.model.modules() if isinstance(m, (nn.GroupNorm, nn.LocalResponseNorm))]
+        try:
+            with torch.no_grad():
+                built.model(*built.inputs.values(), **CASES[name].kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if op == "GroupNorm":
+            assert len(hooked) == count, f"{name}: {len(hooked)} nn.GroupNorm calls, {count} F.group_norm calls"
+            groups = {m.num_groups for m in hooked}
+            assert groups == {32}, f"{name}: num_groups {groups}, configured 32"
+        else:
+            assert not hooked, f"{name}: pytorchcv has nn.LocalResponseNorm modules now: {hooked[:2]}"
+            assert built.calls == [PYTORCHCV_LRN] * count, f"{name}: LRN calls {built.calls}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,36 +380,36 @@ def test_norm_calls_match_architecture(zoo: Zoo, figures: dict, name: str) -> No
 
 @pytest.mark.parametrize("name", NAMES)
 def test_export_nodes_and_parity(zoo: Zoo, figures: dict, name: str) -> None:
-    built = zoo.built(name)
-    result = zoo.exported(name)
-    model = onnx.load(str(result.path))
-    nodes = check_norm_nodes(model, built, "export")
-    error = worst_error(run(result.path, built), built.reference, f"{name} export")
-    entry = figure(figures, name)
-    entry["nodes"] = dict(nodes)
-    entry["parity"] = error
-    assert error <= PARITY, f"{name} export: max error {error:.3e} of the output scale > {PARITY:g}"
+    with recorded(figures, name, "export") as record:
+        built = zoo.built(name)
+        result = zoo.exported(name)
+        model = onnx.load(str(result.path))
+        record["nodes"] = dict(check_norm_nodes(model, built, "export"))
+        error = record["parity"] = worst_error(run(result.path, built), built.reference, f"{name} export")
+        assert error <= PARITY, f"{name} export: max error {error:.3e} of the output scale > {PARITY:g}"
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_export_input_names(zoo: Zoo, name: str) -> None:
+def test_export_input_names(zoo: Zoo, figures: dict, name: str) -> None:
     """Inputs are named after the forward's parameters, as torch.onnx names them."""
-    result = zoo.exported(name)
-    names = [i.name for i in onnx.load(str(result.path)).graph.input]
-    params = list(zoo.built(name).inputs)
-    assert names == params, f"{name}: inputs {names}, the forward's parameters {params}"
+    with recorded(figures, name, "input names") as record:
+        result = zoo.exported(name)
+        names = record["inputs"] = [i.name for i in onnx.load(str(result.path)).graph.input]
+        params = list(zoo.built(name).inputs)
+        assert names == params, f"{name}: inputs {names}, the forward's parameters {params}"
 
 
 @pytest.mark.parametrize("name", sorted(DATACLASS_OUTPUTS))
-def test_export_dataclass_outputs(zoo: Zoo, tmp_path: Path, name: str) -> None:
+def test_export_dataclass_outputs(zoo: Zoo, figures: dict, tmp_path: Path, name: str) -> None:
     """Without return_dict=False the forward returns a ModelOutput dataclass: the outputs are its
     keys that hold tensors, in order, with the tuple form's values."""
-    built = zoo.built(name)
-    result = normdeploy.export(built.model, tuple(built.inputs.values()), tmp_path / f"{name}_dataclass.onnx")
-    names = [o.name for o in onnx.load(str(result.path)).graph.output]
-    assert names == DATACLASS_OUTPUTS[name], f"{name}: outputs {names}"
-    error = worst_error(run(result.path, built), built.reference, f"{name} dataclass export")
-    assert error <= PARITY, f"{name} dataclass export: max error {error:.3e} of the output scale"
+    with recorded(figures, name, "dataclass outputs") as record:
+        built = zoo.built(name)
+        result = normdeploy.export(built.model, tuple(built.inputs.values()), tmp_path / f"{name}_dataclass.onnx")
+        names = record["outputs"] = [o.name for o in onnx.load(str(result.path)).graph.output]
+        assert names == DATACLASS_OUTPUTS[name], f"{name}: outputs {names}"
+        error = worst_error(run(result.path, built), built.reference, f"{name} dataclass export")
+        assert error <= PARITY, f"{name} dataclass export: max error {error:.3e} of the output scale"
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,18 +419,15 @@ def test_export_dataclass_outputs(zoo: Zoo, tmp_path: Path, name: str) -> None:
 @pytest.mark.parametrize("opset", [18, 21])
 @pytest.mark.parametrize("name", NAMES)
 def test_convert_plain_export(zoo: Zoo, figures: dict, name: str, opset: int) -> None:
-    built = zoo.built(name)
-    plain = plain_export(built, opset)
-    converted, report = normdeploy.convert_model(plain, "custom")
-    skipped = [f"{s.pattern} at {s.node}: {s.reason}" for s in report.skipped]
-    rewrites = sum(report.counts.values())
-    entry = figure(figures, name).setdefault("convert", {})
-    entry[str(opset)] = {"rewrites": rewrites, "patterns": dict(report.counts), "left_alone": skipped}
-    assert not skipped, f"{name} opset {opset}: left alone: {skipped}"
-    nodes = check_norm_nodes(converted, built, f"convert opset {opset}")
-    error = worst_error(run(converted, built), built.reference, f"{name} convert opset {opset}")
-    entry[str(opset)].update(nodes=dict(nodes), parity=error)
-    assert error <= PARITY, f"{name} convert opset {opset}: max error {error:.3e} of the output scale > {PARITY:g}"
+    with recorded(figures, name, f"convert {opset}") as record:
+        built = zoo.built(name)
+        converted, report = normdeploy.convert_model(plain_export(built, opset), "custom")
+        skipped = [f"{s.pattern} at {s.node}: {s.reason}" for s in report.skipped]
+        record.update(rewrites=sum(report.counts.values()), patterns=dict(report.counts), left_alone=skipped)
+        assert not skipped, f"{name} opset {opset}: left alone: {skipped}"
+        record["nodes"] = dict(check_norm_nodes(converted, built, f"convert opset {opset}"))
+        error = record["parity"] = worst_error(run(converted, built), built.reference, f"{name} convert opset {opset}")
+        assert error <= PARITY, f"{name} convert opset {opset}: max error {error:.3e} of the output scale > {PARITY:g}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,17 +436,19 @@ def test_convert_plain_export(zoo: Zoo, figures: dict, name: str, opset: int) ->
 
 @pytest.mark.parametrize("name", NAMES)
 def test_validate(zoo: Zoo, figures: dict, name: str) -> None:
+    """normdeploy validate on the exported file, with PyTorch as a third runner: exit code 0."""
     from normdeploy.validate import validate
 
-    built = zoo.built(name)
-    path = zoo.exported(name).path
-    session = normdeploy.make_session(path, allow_spinning=False)
-    result = validate(path, torch_model=built.model, inputs=[built.feed(session)], report_dir=False,
-                      tensorrt=False, html=False, progress=False)
-    figure(figures, name)["validate"] = result.exit_code
-    assert result.exit_code == 0, result.summary()
-    ran = {r["runner"] for r in result.report["runners"] if r["ran"]}
-    assert {"onnxruntime+normdeploy", "onnxruntime-standard", "pytorch-cpu"} <= ran, result.summary()
+    with recorded(figures, name, "validate") as record:
+        built = zoo.built(name)
+        path = zoo.exported(name).path
+        session = normdeploy.make_session(path, allow_spinning=False)
+        result = validate(path, torch_model=built.model, inputs=[built.feed(session)], report_dir=False,
+                          tensorrt=False, html=False, progress=False)
+        record["exit_code"] = result.exit_code
+        assert result.exit_code == 0, result.summary()
+        ran = {r["runner"] for r in result.report["runners"] if r["ran"]}
+        assert {"onnxruntime+normdeploy", "onnxruntime-standard", "pytorch-cpu"} <= ran, result.summary()
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,12 +457,85 @@ def test_validate(zoo: Zoo, figures: dict, name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_float16_copy(zoo: Zoo, figures: dict, name: str) -> None:
-    built = zoo.built(name)
-    model16 = float16_copy(onnx.load(str(zoo.exported(name).path)))
-    types = norm_input_types(model16)
-    assert set(types) == {"FLOAT16"}, f"{name}: normdeploy nodes take X as {dict(types)}"
-    outputs = run(model16, built, float16=True)
-    assert all(o.dtype == np.float16 for o in outputs), [o.dtype for o in outputs]
-    error = worst_error(outputs, built.reference, f"{name} float16")
-    figure(figures, name)["fp16"] = error
-    assert error <= PARITY_FLOAT16, f"{name} float16: max error {error:.3e} of the output scale > {PARITY_FLOAT16:g}"
+    with recorded(figures, name, "fp16") as record:
+        built = zoo.built(name)
+        model16 = float16_copy(onnx.load(str(zoo.exported(name).path)))
+        types = norm_input_types(model16)
+        record["x_types"] = dict(types)
+        assert set(types) == {"FLOAT16"}, f"{name}: normdeploy nodes take X as {dict(types)}"
+        outputs = run(model16, built, float16=True)
+        assert all(o.dtype == np.float16 for o in outputs), [o.dtype for o in outputs]
+        error = record["error"] = worst_error(outputs, built.reference, f"{name} float16")
+        assert error <= PARITY_FLOAT16, f"{name} float16: max error {error:.3e} of the output scale"
+
+
+# --------------------------------------------------------------------------------------------
+# The ONNX Runtime-optimized UNet
+
+
+def ort_feed(session: Any, float16: bool = False) -> dict[str, np.ndarray]:
+    names = [i.name for i in session.get_inputs()]
+    inputs = unet_inputs()
+    assert sorted(names) == sorted(inputs), f"file inputs {names}, ort_optimized gives {list(inputs)}"
+    return {k: v.astype(np.float16) if float16 and v.dtype == np.float32 else v for k, v in inputs.items()}
+
+
+def test_ort_unet_convert(zoo: Zoo, figures: dict) -> None:
+    """Every com.microsoft GroupNorm / SkipGroupNorm becomes one normdeploy GroupNorm (one per
+    GroupNorm of the torch UNet), the other CUDA-only ops become standard ops, and the file then
+    runs on the ONNX Runtime CPU with our library, within 1e-4 of PyTorch."""
+    with recorded(figures, ORT_UNET, "convert 17") as record:
+        path, converted, report = zoo.ort_unet()
+        original = Counter(n.op_type for n in onnx.load(str(path)).graph.node if n.domain == MS_DOMAIN)
+        record["original"] = dict(original)
+        op, count = EXPECTED_CALLS["unet"]
+        assert sum(original[o] for o in ORT_GROUP_NORMS) == count, (
+            f"the optimized file has {dict(original)}; the UNet calls {op} x{count}")
+        with pytest.raises(Exception, match="NOT_IMPLEMENTED|[Cc]ould not find an implementation"):
+            normdeploy.make_session(path, allow_spinning=False)  # why convert is needed
+
+        skipped = [f"{s.pattern} at {s.node}: {s.reason}" for s in report.skipped]
+        record.update(rewrites=sum(report.counts.values()), patterns=dict(report.counts), left_alone=skipped)
+        nodes = all_nodes(converted)
+        cuda_only = Counter(n.op_type for n in nodes if n.domain == MS_DOMAIN and n.op_type in ORT_CUDA_ONLY)
+        assert not cuda_only, f"CUDA-only com.microsoft ops left: {dict(cuda_only)}; left alone: {skipped}"
+        ours = [n for n in nodes if n.domain == DOMAIN]
+        assert Counter(n.op_type for n in ours) == Counter({"GroupNorm": count}), Counter(n.op_type for n in ours)
+        groups = Counter(attrs(n)["num_groups"] for n in ours)
+        assert groups == Counter({32: count}), f"num_groups {dict(groups)}"
+        standard = Counter(n.op_type for n in nodes if n.domain in ("", "ai.onnx") and n.op_type in STANDARD_NORMS)
+        assert not standard, f"standard norm ops: {dict(standard)}"
+        record["nodes"] = dict(Counter(
+            n.op_type if attrs(n).get("activation", "none") == "none" else f"{n.op_type}({attrs(n)['activation']})"
+            for n in ours))
+
+        session = normdeploy.make_session(converted, allow_spinning=False)
+        error = record["parity"] = worst_error(session.run(None, ort_feed(session)), [unet_reference()],
+                                               "ORT-optimized UNet, converted")
+        assert error <= PARITY, f"ORT-optimized UNet converted: max error {error:.3e} of the output scale"
+
+
+def test_ort_unet_validate(zoo: Zoo, figures: dict) -> None:
+    from normdeploy.validate import validate
+
+    with recorded(figures, ORT_UNET, "validate") as record:
+        _, converted, _ = zoo.ort_unet()
+        session = normdeploy.make_session(converted, allow_spinning=False)
+        result = validate(converted, inputs=[ort_feed(session)], report_dir=False, tensorrt=False, html=False,
+                          progress=False)
+        record["exit_code"] = result.exit_code
+        assert result.exit_code == 0, result.summary()
+
+
+def test_ort_unet_float16(zoo: Zoo, figures: dict) -> None:
+    with recorded(figures, ORT_UNET, "fp16") as record:
+        _, converted, _ = zoo.ort_unet()
+        model16 = float16_copy(converted)
+        types = norm_input_types(model16)
+        record["x_types"] = dict(types)
+        assert set(types) == {"FLOAT16"}, f"normdeploy nodes take X as {dict(types)}"
+        session = normdeploy.make_session(model16, allow_spinning=False)
+        outputs = session.run(None, ort_feed(session, float16=True))
+        assert all(o.dtype == np.float16 for o in outputs), [o.dtype for o in outputs]
+        error = record["error"] = worst_error(outputs, [unet_reference()], "ORT-optimized UNet float16")
+        assert error <= PARITY_FLOAT16, f"ORT-optimized UNet float16: max error {error:.3e} of the output scale"
