@@ -135,7 +135,7 @@ def recipes_demo(out: Path, root: Path) -> int:
         x = module.example_input()
         label = f"{module_name}:{factory}"
         started = time.perf_counter()
-        result = export(model, (x,), out / f"{module_name}_{factory}.onnx",
+        result = export(model, (x,), out / f"{module_name}_{factory}.onnx", input_names=["input"],
                         dynamic_axes={"input": dict(module.DYNAMIC)} if module.DYNAMIC else None)
         standard, _ = convert_model(result.model, "standard")
         std_path = save_model(standard, out / f"{module_name}_{factory}.standard.onnx")
