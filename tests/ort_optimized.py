@@ -111,9 +111,27 @@ def _built(fp16: bool, batch: int, seed: int) -> Path:
                                          optimization_options=options, use_gpu=True)
         if fp16:
             model.convert_float_to_float16(keep_io_types=False)
+            _float32_resize_scales(model.model)
     out = folder / f"unet_ort_optimized{'_fp16' if fp16 else ''}.onnx"
     model.save_model_to_file(str(out))
     return out
+
+
+def _float32_resize_scales(model) -> None:
+    """onnxruntime 1.31's float16 conversion turns the Constant holding Resize's scales into
+    float16, which Resize does not accept (the file would not load anywhere): put them back."""
+    from onnx import TensorProto, numpy_helper
+
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        if node.op_type != "Resize" or len(node.input) < 3:
+            continue
+        constant = producers.get(node.input[2])
+        if constant is None or constant.op_type != "Constant":
+            continue
+        for a in constant.attribute:
+            if a.name == "value" and a.t.data_type == TensorProto.FLOAT16:
+                a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float32), a.t.name))
 
 
 def make_ort_optimized_unet(tmp_path: Path | str, *, fp16: bool = False, batch: int = 2, seed: int = 0) -> Path:

@@ -62,23 +62,24 @@ def _bias_add(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
                 raise LeftAlone(f"input 'skip' has shape {s_shape} but X has {x_shape}")
     label = node_name(node)
     partial = ctx.g.unique_name(f"{label}_x_plus_bias")
-    nodes = [helper.make_node("Add", [x, bias], [partial], name=f"{label}/add_bias"),
+    nodes = [helper.make_node("Add", [x, bias], [partial], name=ctx.g.unique_name(f"{label}/add_bias")),
              helper.make_node("Add", [partial, skip], [y], name=label)]
     ctx.replace([node], nodes, node)
 
 
 def _gelu(ctx: "RewriteContext", r: str, out: str, dtype: np.dtype, label: str) -> list[onnx.NodeProto]:
     if ctx.g.opset() >= 20:
-        return [helper.make_node("Gelu", [r], [out], name=f"{label}/gelu", approximate="none")]
+        return [helper.make_node("Gelu", [r], [out], name=ctx.g.unique_name(f"{label}/gelu"), approximate="none")]
     t = ctx.g.unique_name
     scaled, erf, plus, times = t(f"{label}_scaled"), t(f"{label}_erf"), t(f"{label}_1_plus_erf"), t(f"{label}_r_times")
     const = lambda base, v: ctx.g.add_initializer(base, np.asarray(v, dtype=dtype))  # noqa: E731
     return [
-        helper.make_node("Mul", [r, const("inv_sqrt2", 1.0 / math.sqrt(2.0))], [scaled], name=f"{label}/gelu_scale"),
-        helper.make_node("Erf", [scaled], [erf], name=f"{label}/gelu_erf"),
-        helper.make_node("Add", [erf, const("one", 1.0)], [plus], name=f"{label}/gelu_add"),
-        helper.make_node("Mul", [r, plus], [times], name=f"{label}/gelu_mul"),
-        helper.make_node("Mul", [times, const("half", 0.5)], [out], name=f"{label}/gelu_half"),
+        helper.make_node("Mul", [r, const("inv_sqrt2", 1.0 / math.sqrt(2.0))], [scaled],
+                         name=ctx.g.unique_name(f"{label}/gelu_scale")),
+        helper.make_node("Erf", [scaled], [erf], name=ctx.g.unique_name(f"{label}/gelu_erf")),
+        helper.make_node("Add", [erf, const("one", 1.0)], [plus], name=ctx.g.unique_name(f"{label}/gelu_add")),
+        helper.make_node("Mul", [r, plus], [times], name=ctx.g.unique_name(f"{label}/gelu_mul")),
+        helper.make_node("Mul", [times, const("half", 0.5)], [out], name=ctx.g.unique_name(f"{label}/gelu_half")),
     ]
 
 
@@ -98,8 +99,9 @@ def _bias_split_gelu(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     t = ctx.g.unique_name
     added, left, right, gelu = t(f"{label}_biased"), t(f"{label}_left"), t(f"{label}_right"), t(f"{label}_gelu")
     nodes = [
-        helper.make_node("Add", [x, bias], [added], name=f"{label}/add_bias"),
-        helper.make_node("Split", [added, int64s(ctx, "halves", [d // 2, d // 2])], [left, right], name=f"{label}/split",
+        helper.make_node("Add", [x, bias], [added], name=ctx.g.unique_name(f"{label}/add_bias")),
+        helper.make_node("Split", [added, int64s(ctx, "halves", [d // 2, d // 2])], [left, right],
+                         name=ctx.g.unique_name(f"{label}/split"),
                          axis=-1),
         *_gelu(ctx, right, gelu, dtype, label),
         helper.make_node("Mul", [left, gelu], [y], name=label),

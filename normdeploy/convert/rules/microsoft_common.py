@@ -112,11 +112,56 @@ def used(ctx: "RewriteContext", name: str) -> bool:
     return bool(name) and (name in ctx.g.outputs or bool(ctx.g.consumers.get(name)))
 
 
+class _Facts:
+    """Inferred shapes and types for the contrib rules, kept across their rewrites. The rewrites
+    never change the shape or type of a value that exists, so an earlier inference stays true for
+    every name it knows; it is redone only when a name is
+    missing and a few rewrites happened since, instead of twice after every rewrite (ctx.shapes and
+    ctx.types): 62 rewrites of an optimized UNet then cost ~16 inferences instead of ~124."""
+
+    REFRESH_AFTER = 8  # rewrites (graph versions) since the last inference before a miss redoes it
+
+    def __init__(self, ctx: "RewriteContext") -> None:
+        self.ctx = ctx
+        self.graph = ctx.g
+        self.at = -1 - self.REFRESH_AFTER
+        self.shapes: dict[str, list[int | str | None]] = {}
+        self.types: dict[str, np.dtype] = {}
+
+    def _refresh(self, force: bool) -> None:
+        if force or self.graph.version - self.at >= self.REFRESH_AFTER:
+            from ..graph import value_shapes, value_types
+
+            model = self.graph.commit()
+            self.shapes, self.types = value_shapes(model), value_types(model)
+            self.at = self.graph.version
+
+    def shape(self, name: str) -> list[int | str | None] | None:
+        if name not in self.shapes:
+            self._refresh(force=self.at < 0)
+        return self.shapes.get(name)
+
+    def dtype(self, name: str) -> np.dtype | None:
+        if name not in self.types:
+            self._refresh(force=self.at < 0)
+        return self.types.get(name)
+
+
+def _facts(ctx: "RewriteContext") -> _Facts:
+    """The contrib rules' facts about this context's graph (kept on the context object itself,
+    so they live exactly as long as one conversion)."""
+    facts = getattr(ctx, "_microsoft_facts", None)
+    if not isinstance(facts, _Facts) or facts.graph is not ctx.g:
+        facts = _Facts(ctx)
+        setattr(ctx, "_microsoft_facts", facts)
+    return facts
+
+
 def shape_of(ctx: "RewriteContext", name: str) -> list[int | str | None] | None:
     value = ctx.g.constant(name)
     if value is not None:
         return list(value.shape)
-    return ctx.shapes.get(name)
+    return _facts(ctx).shape(name)
 
 
 def static_dim(shape: list[int | str | None] | None, axis: int) -> int | None:
@@ -130,11 +175,12 @@ def dtype_of(ctx: "RewriteContext", name: str) -> np.dtype | None:
     value = ctx.g.constant(name)
     if value is not None:
         return value.dtype
-    found = ctx.types.get(name)
+    found = _facts(ctx).dtype(name)
     return np.dtype(found) if found is not None else None
 
 
-def float_type(ctx: "RewriteContext", name: str, what: str, allowed: Sequence[str] = ("float32", "float16")) -> np.dtype | None:
+def float_type(ctx: "RewriteContext", name: str, what: str,
+               allowed: Sequence[str] = ("float32", "float16")) -> np.dtype | None:
     """X's element type when known (None when shape inference cannot tell); refuses other types."""
     dtype = dtype_of(ctx, name)
     if dtype is not None and dtype.name not in allowed:
@@ -180,12 +226,12 @@ def channels_first_input(ctx: "RewriteContext", name: str, rank: int, before: li
             out = ctx.g.unique_name(f"{name}_channels_first")
             cast = onnx.NodeProto()
             cast.CopyFrom(producer)
-            cast.name = f"{label}/cast_channels_first"
+            cast.name = ctx.g.unique_name(f"{label}/cast_channels_first")
             cast.input[0], cast.output[0] = inner.input[0], out
             before.append(cast)
             return out
     out = ctx.g.unique_name(f"{name}_channels_first")
-    before.append(helper.make_node("Transpose", [name], [out], name=f"{label}/to_channels_first",
+    before.append(helper.make_node("Transpose", [name], [out], name=ctx.g.unique_name(f"{label}/to_channels_first"),
                                    perm=to_first_perm(rank)))
     return out
 
@@ -201,7 +247,7 @@ def channels_last_output(ctx: "RewriteContext", name: str, rank: int, matched: l
         matched.append(user)
         return user.output[0]
     out = ctx.g.unique_name(f"{name}_channels_first")
-    after.append(helper.make_node("Transpose", [out], [name], name=f"{label}/to_channels_last",
+    after.append(helper.make_node("Transpose", [out], [name], name=ctx.g.unique_name(f"{label}/to_channels_last"),
                                   perm=to_last_perm(rank)))
     return out
 
@@ -215,7 +261,7 @@ def as_type(ctx: "RewriteContext", name: str, dtype: np.dtype, before: list[onnx
     if value is not None:
         return ctx.g.add_initializer(f"{name}_{dtype.name}", value.astype(dtype))
     out = ctx.g.unique_name(f"{name}_{dtype.name}")
-    before.append(helper.make_node("Cast", [name], [out], name=f"{label}/cast_{dtype.name}",
+    before.append(helper.make_node("Cast", [name], [out], name=ctx.g.unique_name(f"{label}/cast_{dtype.name}"),
                                    to=helper.np_dtype_to_tensor_dtype(dtype)))
     return out
 

@@ -93,7 +93,8 @@ def _nhwc_conv(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
         w = ctx.g.add_initializer(f"{w}_channels_first", weight.transpose(to_first_perm(rank)))
     else:
         moved = ctx.g.unique_name(f"{w}_channels_first")
-        before.append(helper.make_node("Transpose", [w], [moved], name=f"{label}/weight_to_channels_first",
+        before.append(helper.make_node("Transpose", [w], [moved],
+                                       name=ctx.g.unique_name(f"{label}/weight_to_channels_first"),
                                        perm=to_first_perm(rank)))
         w = moved
     x = channels_first_input(ctx, x, rank, before, label)

@@ -134,14 +134,15 @@ def _skip_as_rank4(ctx: "RewriteContext", skip: str, channels_last: bool, before
 
     def part(start: int, stop: int, source: str = shape) -> tuple[str, onnx.NodeProto]:
         name = t(f"{label}_skip_dims")
-        return name, helper.make_node("Slice", [source, int64s(ctx, "start", [start]), int64s(ctx, "end", [stop]),
-                                               int64s(ctx, "axis", [0])], [name], name=f"{label}/skip_dims")
+        bounds = [int64s(ctx, "start", [start]), int64s(ctx, "end", [stop]), int64s(ctx, "axis", [0])]
+        return name, helper.make_node("Slice", [source, *bounds], [name], name=ctx.g.unique_name(f"{label}/skip_dims"))
 
-    nodes = [helper.make_node("Shape", [skip], [shape], name=f"{label}/skip_shape")]
+    nodes = [helper.make_node("Shape", [skip], [shape], name=ctx.g.unique_name(f"{label}/skip_shape"))]
     head, head_node = part(0, 1 if channels_last else 2)
     middle, middle_node = part(1, -1) if channels_last else part(2, end)
     nodes += [head_node, middle_node,
-              helper.make_node("Concat", [int64s(ctx, "ones", [1, 1]), middle], [padded], name=f"{label}/skip_pad", axis=0)]
+              helper.make_node("Concat", [int64s(ctx, "ones", [1, 1]), middle], [padded],
+                               name=ctx.g.unique_name(f"{label}/skip_pad"), axis=0)]
     hw, hw_node = part(-2, end, padded)
     nodes.append(hw_node)
     pieces = [head, hw]
@@ -149,8 +150,8 @@ def _skip_as_rank4(ctx: "RewriteContext", skip: str, channels_last: bool, before
         tail, tail_node = part(-1, end)
         nodes.append(tail_node)
         pieces.append(tail)
-    nodes += [helper.make_node("Concat", pieces, [target], name=f"{label}/skip_4d_shape", axis=0),
-              helper.make_node("Reshape", [skip, target], [out], name=f"{label}/skip_4d")]
+    nodes += [helper.make_node("Concat", pieces, [target], name=ctx.g.unique_name(f"{label}/skip_4d_shape"), axis=0),
+              helper.make_node("Reshape", [skip, target], [out], name=ctx.g.unique_name(f"{label}/skip_4d"))]
     before.extend(nodes)
     return out
 
@@ -184,7 +185,7 @@ def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     if skip_shape is not None and len(skip_shape) == 2:  # (N, C) -> (N, C, 1, 1)
         expanded = ctx.g.unique_name(f"{skip}_nc11")
         before.append(helper.make_node("Unsqueeze", [skip, int64s(ctx, "skip_axes", [2, 3])], [expanded],
-                                       name=f"{label}/skip_to_nc11"))
+                                       name=ctx.g.unique_name(f"{label}/skip_to_nc11")))
         skip = expanded
     elif skip_shape is None and not _made_rank4(ctx, skip):
         skip = _skip_as_rank4(ctx, skip, channels_last, before, label)
@@ -197,7 +198,7 @@ def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
         else:
             column = ctx.g.unique_name(f"{bias}_c11")
             before.append(helper.make_node("Unsqueeze", [bias, int64s(ctx, "bias_axes", [1, 2])], [column],
-                                           name=f"{label}/bias_to_c11"))
+                                           name=ctx.g.unique_name(f"{label}/bias_to_c11")))
             bias = column
     keep_s = used(ctx, s)
     if keep_s and channels_last:
@@ -205,9 +206,9 @@ def _skip_group_norm(ctx: "RewriteContext", node: onnx.NodeProto) -> None:
     else:
         total = s if keep_s else ctx.g.unique_name(f"{label}_sum")
     partial = ctx.g.unique_name(f"{label}_x_plus_skip") if bias else total
-    sums = [helper.make_node("Add", [x, skip], [partial], name=f"{label}/add_skip")]
+    sums = [helper.make_node("Add", [x, skip], [partial], name=ctx.g.unique_name(f"{label}/add_skip"))]
     if bias:
-        sums.append(helper.make_node("Add", [partial, bias], [total], name=f"{label}/add_bias"))
+        sums.append(helper.make_node("Add", [partial, bias], [total], name=ctx.g.unique_name(f"{label}/add_bias")))
     if channels_last:
         y = channels_last_output(ctx, y, _RANK, matched, after, label)
     gn = make_custom_node("GroupNorm", [total, gamma, beta], [y], name=label, num_groups=groups, epsilon=epsilon,
