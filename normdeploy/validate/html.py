@@ -70,7 +70,7 @@ def module_error_plot(tl: dict[str, Any]) -> bytes | None:
         return None
     x = np.array([i for i, _ in rows])
     y = np.maximum(np.array([r["max_abs"] for _, r in rows], dtype=np.float64), ZERO_FLOOR)
-    fig = Figure(figsize=(10, 3.4), dpi=80)
+    fig = Figure(figsize=(10, 4.4), dpi=80)
     ax = fig.subplots()
     ax.plot(x, y, color="#4a7bb7", linewidth=0.8, marker="o", markersize=3)
     ax.set_yscale("log")
@@ -80,7 +80,11 @@ def module_error_plot(tl: dict[str, Any]) -> bytes | None:
     if first is not None and first in set(x.tolist()):
         row = tl["modules"][first]
         ax.plot([first], [max(row["max_abs"], ZERO_FLOOR)], "o", color="#c0392b", markersize=7,
-                label=f"first divergence: {row['label']}")
+                label=f"first module outside tolerance: {row['label']}")
+    if len(rows) <= 40:  # few enough to name every module on the axis
+        ax.set_xticks(x)
+        ax.set_xticklabels([r["path"] + (f"#{r['call'] + 1}" if r["call"] else "") for _, r in rows],
+                           rotation=60, ha="right", fontsize=7)
     ax.set_xlabel("module call (execution order)")
     ax.set_ylabel("max abs error vs PyTorch")
     ax.set_title(f"per-module error along the network ({tl['model']}; exact zeros at {ZERO_FLOOR:g})", fontsize=9)

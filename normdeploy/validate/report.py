@@ -145,6 +145,10 @@ def _row_text(row: dict[str, Any], first: bool) -> str:
             f"{inputs:>9}  {result}" + (f"  ({row['note'][:60]})" if row.get("note") else ""))
 
 
+def _bytes(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB" if count >= 2**20 else f"{count / 2**10:.1f} KiB"
+
+
 def torch_localization_lines(tl: dict[str, Any], rows_around: int = 3) -> list[str]:
     """The "where it diverges" section: module, nodes, error, the optimizer's part, nearby modules."""
     how = {"metadata": "modules mapped through the torch exporter's node metadata",
@@ -164,14 +168,16 @@ def torch_localization_lines(tl: dict[str, Any], rows_around: int = 3) -> list[s
         lines.append(f"  no module outside tolerance: {tl['explanation']}")
         return lines
     rows, first = tl["modules"], tl["first_row"]
-    row = rows[first]
     lines.append(f"  first diverging module: {tl['module']}")
     for node in tl["nodes"][:6]:
         lines.append(f"    node {_node_text(node)}")
     if len(tl["nodes"]) > 6:
         lines.append(f"    ... {len(tl['nodes']) - 6} more node(s)")
-    lines.append(f"    output '{row['tensor']}' {'x'.join(map(str, row['shape'] or []))} vs {row['label']}: max abs {_g(row['max_abs'])}, "
-                 f"mean abs {_g(row['mean_abs'])}, max rel {_g(row['max_rel'])} (atol {row['atol']:g}, rtol {row['rtol']:g})")
+    t = tl.get("tensor") or {}
+    if t:
+        lines.append(f"    tensor '{t['tensor']}' {'x'.join(map(str, t['shape'] or []))} vs {t['compared_with']}: "
+                     f"max abs {_g(t['max_abs'])}, mean abs {_g(t['mean_abs'])}, max rel {_g(t['max_rel'])} "
+                     f"(atol {t['atol']:g}, rtol {t['rtol']:g})")
     compared = [c for c in tl["inputs"] if c.get("passed") is not None]
     if compared:
         ok = all(c["passed"] for c in compared)
@@ -192,7 +198,7 @@ def torch_localization_lines(tl: dict[str, Any], rows_around: int = 3) -> list[s
     if high < len(rows):
         lines.append(f"    ... {len(rows) - high} later module call(s)")
     lines.append(f"  ({tl['modules_compared']} of {tl['modules_total']} module calls compared; {tl['seconds']:.2f} s, "
-                 f"hooks held {tl['hook_bytes'] / 2**20:.1f} MiB)")
+                 f"hooks held {_bytes(tl['hook_bytes'])})")
     return lines
 
 

@@ -103,6 +103,7 @@ class TorchLocalization:
     module: str | None = None           # the module named as the divergence ("path: Class")
     nodes: list[dict[str, Any]] = field(default_factory=list)   # its ONNX nodes
     inputs: list[dict[str, Any]] = field(default_factory=list)  # its inputs' checks
+    tensor: dict[str, Any] | None = None  # the diverging tensor: name, shape, statistics, what it was compared with
     explanation: str = ""
     optimizer: OptimizerAttribution | None = None
     modules_total: int = 0
@@ -122,7 +123,8 @@ class TorchLocalization:
         return {
             "iteration": self.iteration, "model": self.model, "runner": self.runner, "method": self.method,
             "status": self.status, "reason": self.reason, "graph": self.graph,
-            "module": self.module, "nodes": self.nodes, "inputs": self.inputs, "explanation": self.explanation,
+            "module": self.module, "nodes": self.nodes, "inputs": self.inputs, "tensor": self.tensor,
+            "explanation": self.explanation,
             "first_row": first, "modules": [r.to_json() for r in rows],
             "modules_total": self.modules_total, "modules_compared": self.modules_compared,
             "optimizer": self.optimizer.to_json() if self.optimizer else None,
@@ -306,16 +308,24 @@ def _conclude(loc: TorchLocalization, pairs: list[tuple[ModuleCall, ScopeCall | 
     row, (call, scope) = loc.rows[index], pairs[index]
     differing = [c for c in checks[index] if c.get("passed") is False]
     if not differing:
+        loc.tensor = {"tensor": row.tensor, "shape": row.shape, "compared_with": f"the output of {row.label}",
+                      **{k: getattr(row, k) for k in ("max_abs", "mean_abs", "median_abs", "max_rel", "mean_rel", "atol", "rtol")}}
         loc.module = row.label
         loc.nodes = [_node_json(n) for n in (scope.nodes if scope else [])]
         loc.inputs = checks[index]
-        loc.explanation = (f"{row.label} is the first module whose output leaves tolerance while its inputs "
-                           + ("still agree" if checks[index] else "are model inputs or weights"))
+        compared = [c for c in checks[index] if c.get("passed") is not None]
+        loc.explanation = (f"{row.label} is the first module whose output leaves tolerance; its inputs "
+                           + ("still agree" if compared else
+                              "were not compared (gone from the graph that ran), and every module before it agrees"
+                              if checks[index] else "are model inputs or weights"))
         return
     producers = {o: n for n in model.graph.node for o in n.output}
     culprit = producers.get(differing[0]["tensor"])
-    loc.inputs = checks[index]
+    loc.tensor = {**{k: v for k, v in differing[0].items() if k not in ("node", "op_type", "passed")},
+                  "compared_with": f"what {row.label} reads in PyTorch"}
     loc.module = _scope_of(culprit) or row.label
+    owner = next((i for i, r in enumerate(loc.rows) if r.label == loc.module and r.tensor == differing[0]["tensor"]), None)
+    loc.inputs = checks[owner] if owner is not None else []
     loc.nodes = [_node_json(culprit)] if culprit is not None else []
     loc.explanation = (f"{row.label} is the first module outside tolerance, but its input '{differing[0]['tensor']}' "
                        f"already differs: it is made by node '{culprit.name if culprit is not None else '?'}'"
@@ -387,6 +397,8 @@ def _compare_by_shape(loc: TorchLocalization, cap: Capture, model: Any, values: 
     loc.status, loc.first = "diverged", failed[0]
     row = loc.rows[failed[0]]
     loc.module = row.label
+    loc.tensor = {"tensor": row.tensor, "shape": row.shape, "compared_with": f"the output of {row.label} (approximate match)",
+                  **{k: getattr(row, k) for k in ("max_abs", "mean_abs", "median_abs", "max_rel", "mean_rel", "atol", "rtol")}}
     node = producers.get(row.tensor)
     loc.nodes = [_node_json(node)] if node is not None else []
     loc.explanation = (f"{row.label} is the first leaf module whose output matches no ONNX tensor within tolerance; "
@@ -458,12 +470,13 @@ def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.n
     start = time.perf_counter()
     feeds = _feeds(pair, feed)
     output_names = [o.name for o in pair.outputs]
-    args, kwargs, how = call_arguments(module, pair.inputs, feed)
-    result, cap = capture(module, args, kwargs)
-    want = name_outputs(result, output_names)
-    loc = TorchLocalization(iteration, candidates[0][0], candidates[0][3], hook_bytes=cap.bytes, hook_tensors=cap.tensors)
-    loc.notes.append(f"PyTorch called with the inputs {how}; {len(cap.calls)} module call(s) recorded")
+    loc = TorchLocalization(iteration, candidates[0][0], candidates[0][3])
     try:
+        args, kwargs, how = call_arguments(module, pair.inputs, feed)
+        result, cap = capture(module, args, kwargs)
+        want = name_outputs(result, output_names)
+        loc.hook_bytes, loc.hook_tensors = cap.bytes, cap.tensors
+        loc.notes.append(f"PyTorch called with the inputs {how}; {len(cap.calls)} module call(s) recorded")
         chosen = None
         for description, model, library, runner in candidates:
             types = tensor_types(model)
