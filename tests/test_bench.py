@@ -310,6 +310,46 @@ def test_bench_real_runners_reports_and_profile(tmp_path: Path, monkeypatch: pyt
     assert "tensorrt                 skipped: no GPU: test double" in text
 
 
+class FakeTrt:
+    """Stands in for polygraphy's TrtRunner (no TensorRT here): runs the custom model in ONNX Runtime."""
+
+    def __init__(self, path: Path) -> None:
+        import normdeploy
+
+        self.session = normdeploy.make_session(path)
+        self.is_active = False
+        self.calls = 0
+
+    def activate(self) -> None:
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        self.is_active = False
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        assert self.is_active
+        self.calls += 1
+        return dict(zip([o.name for o in self.session.get_outputs()], self.session.run(None, feed)))
+
+
+def test_bench_times_tensorrt_when_the_probe_says_it_is_available(monkeypatch: pytest.MonkeyPatch,
+                                                                  model_path: Path) -> None:
+    made: list[FakeTrt] = []
+
+    def build_runner(path: Path, shapes: dict[str, Any], library: str, fp16: bool) -> FakeTrt:
+        assert shapes == {"X": ((2, 24, 9, 11),) * 3} and library == "/fake/libnormdeploy_trt.so" and not fp16
+        made.append(FakeTrt(path))
+        return made[-1]
+
+    monkeypatch.setattr(trt_probe, "probe", lambda: trt_probe.TrtProbe(True, None, "/fake/libnormdeploy_trt.so", "11.1"))
+    monkeypatch.setattr(trt_probe, "build_runner", build_runner)
+    result = bench(model_path, input_shapes=[SHAPE], report_path=False, profile=False, **FAST)
+    assert result.passed, result.summary()
+    entry = next(e for e in result.report["runners"] if e["runner"] == TENSORRT)
+    assert entry["timed"] and entry["check"]["ok"] and len(entry["samples_ms"]) == 3
+    assert made[0].calls == 1 + 1 + 3 and not made[0].is_active   # check, warm-up, repeats; deactivated after
+
+
 def test_bench_sets_threads_and_spinning_on_the_sessions(model_path: Path) -> None:
     for spinning in (False, True):
         session = ort_session(model_path, Settings(1, spinning), with_library=True)
