@@ -15,12 +15,12 @@ PYTEST_ARGS ?=
 PYTRITON := nvidia-pytriton==0.7.0
 PYTORCHCV := pytorchcv==0.0.74
 
-.PHONY: all setup install test test-sanitize fuzz demo bench headers dist clean distclean help
+.PHONY: all setup install test test-sanitize fuzz demo bench headers dist clean distclean help gpu-check
 
 all: install
 
 help:
-	@echo "make demo | make test | make test-sanitize | make fuzz | make bench | make install | make headers | make dist | make clean"
+	@echo "make demo | make test | make test-sanitize | make fuzz | make bench | make install | make headers | make dist | make gpu-check | make clean"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +86,13 @@ demo: $(STAMPS)/install
 bench: $(STAMPS)/install
 	$(PY) -P benchmarks/bench_ort.py
 	$(PY) -P benchmarks/bench_models.py
+
+# The GPU test binary of the CUDA kernels (README "GPU check"): nvcc for one architecture,
+# GPU_ARCH (default 90: H100/H200), CUDA runtime linked statically, into build/gpu-check/nd_gpu_check.
+# Needs only nvcc (no venv); carry build/gpu-check to a machine with a GPU and run it there.
+GPU_ARCH ?= 90
+gpu-check:
+	bash scripts/gpu_check.sh $(GPU_ARCH)
 
 clean:
 	rm -rf build $(STAMPS)
