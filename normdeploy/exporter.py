@@ -104,7 +104,7 @@ def _quiet() -> Iterator[None]:
     """torch.onnx prints progress and warnings for optional packages (torchvision); keep the
     user's terminal for our own messages."""
     previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
+    logging.disable(logging.ERROR)  # torch logs its failures; export reports them itself
     with warnings.catch_warnings(), open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         warnings.simplefilter("ignore")
         try:
@@ -181,7 +181,7 @@ def export(
         structure = _find_cause(exc, OutputStructureError)
         if structure is not None:
             raise ExportError(f"export: {structure}") from exc
-        raise ExportError(f"export: torch.onnx.export failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise ExportError(f"export: torch.onnx.export failed: {_root_cause(exc)}") from exc
     finally:
         flat.remove()
         model.train(was_training)
@@ -197,9 +197,17 @@ def export(
     return ExportResult(path=saved, model=proto, report=report)
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else ""
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """'Type: first line' of the innermost cause (torch wraps the model's own error in
+    TorchExportError, whose first lines are advice)."""
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    lines = [line.strip() for line in _ANSI.sub("", str(root)).splitlines() if line.strip()]
+    return f"{type(root).__name__}: {lines[0] if lines else '(no message)'}"
 
 
 def _find_cause(exc: BaseException | None, kind: type) -> BaseException | None:
