@@ -227,6 +227,8 @@ def test_pad_maxpool_fold_is_attributed_to_the_optimizer(in_project):
     assert f"'{pad.name}' (Pad)" in changed[pool.name]["replaces"]
     assert f"'{pad.name}' (Pad)" in opt["nodes_removed"]
     assert "ONNX Runtime's graph optimizer changes this result" in result.summary()
+    quiet = validate_torch("padpool.onnx", "build_pad_pool", val_range=(-2.0, -1.0), localize=False)
+    assert not quiet.passed and quiet.report["torch_localization"] is None and quiet.torch_localization is None
 
 
 def test_ort_opt_level_disable_passes_and_basic_fails(in_project, capsys):
