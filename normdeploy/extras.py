@@ -4,8 +4,8 @@
 library (run, convert, inspect models). Everything else is an extra, declared in pyproject.toml
 under the same names as :data:`EXTRAS` (a test checks the two agree):
 
-    normdeploy[torch]     export from PyTorch; validate/bench --torch
-    normdeploy[validate]  validate (polygraphy, onnx-graphsurgeon, matplotlib)
+    normdeploy[torch]     export from PyTorch; validate/bench --torch (torch, onnxscript)
+    normdeploy[validate]  validate, bench (polygraphy, onnx-graphsurgeon, matplotlib)
     normdeploy[triton]    triton, serve (tritonclient)
     normdeploy[all]       all of the above
 
