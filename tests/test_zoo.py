@@ -539,3 +539,33 @@ def test_ort_unet_float16(zoo: Zoo, figures: dict) -> None:
         assert all(o.dtype == np.float16 for o in outputs), [o.dtype for o in outputs]
         error = record["error"] = worst_error(outputs, [unet_reference()], "ORT-optimized UNet float16")
         assert error <= PARITY_FLOAT16, f"ORT-optimized UNet float16: max error {error:.3e} of the output scale"
+
+
+# --------------------------------------------------------------------------------------------
+# The checks above can fail
+
+
+@pytest.mark.parametrize("name", ["vae_decoder", "alexnet"])
+def test_checks_catch_a_wrong_node(zoo: Zoo, name: str) -> None:
+    """A node with another epsilon (GroupNorm) or beta (LRN) than the torch call fails the node
+    check and the parity check; a missing node fails the node check."""
+    built = zoo.built(name)
+    model = onnx.load(str(zoo.exported(name).path))
+    node = next(n for n in model.graph.node if n.domain == DOMAIN)
+    field, value = ("epsilon", 0.1) if node.op_type == "GroupNorm" else ("beta", 0.5)
+    wrong = onnx.ModelProto.FromString(model.SerializeToString())
+    target = next(n for n in wrong.graph.node if n.name == node.name)
+    kept = [a for a in target.attribute if a.name != field]
+    del target.attribute[:]
+    target.attribute.extend([*kept, onnx.helper.make_attribute(field, value)])
+    with pytest.raises(AssertionError, match="constants differ"):
+        check_norm_nodes(wrong, built, "mutated")
+    error = worst_error(run(wrong, built), built.reference, f"{name} mutated")
+    assert error > PARITY, f"{name}: {field}={value} on '{node.name}' changes the output by only {error:.3e}"
+
+    missing = onnx.ModelProto.FromString(model.SerializeToString())
+    target = next(n for n in missing.graph.node if n.name == node.name)
+    identity = onnx.helper.make_node("Identity", [target.input[0]], [target.output[0]], name=target.name)
+    target.CopyFrom(identity)
+    with pytest.raises(AssertionError, match="normdeploy nodes"):
+        check_norm_nodes(missing, built, "mutated")
