@@ -207,7 +207,8 @@ def _root_cause(exc: BaseException) -> str:
     while root.__cause__ is not None and root.__cause__ is not root:
         root = root.__cause__
     lines = [line.strip() for line in _ANSI.sub("", str(root)).splitlines() if line.strip()]
-    return f"{type(root).__name__}: {lines[0] if lines else '(no message)'}"
+    text = " ".join(lines[:2]) if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else "(no message)")
+    return f"{type(root).__name__}: {text}"
 
 
 def _find_cause(exc: BaseException | None, kind: type) -> BaseException | None:

@@ -262,3 +262,14 @@ def test_non_tensor_output_is_named(tmp_path):
     with pytest.raises(ExportError, match=r"forward returned a int as output n\.steps; ONNX outputs must be tensors"):
         normdeploy.export(Counts(), (torch.randn(1, 2, 3),), tmp_path / "c.onnx")
     assert not (tmp_path / "c.onnx").exists()
+
+
+def test_dynamic_axis_the_model_fixes_is_an_error(tmp_path):
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return F.group_norm(x.reshape(2, 4, 6), 2)
+
+    with pytest.raises(ExportError, match=r"torch.onnx.export failed: ValueError: .*conflicts.*static shape of 6 for "
+                                          r"dimension inputs\['x'\]\.shape\[2\]"):
+        normdeploy.export(Fixed(), (torch.randn(2, 4, 6),), tmp_path / "f.onnx", dynamic_axes={"x": {2: "length"}})
+    assert not (tmp_path / "f.onnx").exists()
