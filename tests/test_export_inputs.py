@@ -273,3 +273,32 @@ def test_dynamic_axis_the_model_fixes_is_an_error(tmp_path):
                                           r"dimension inputs\['x'\]\.shape\[2\]"):
         normdeploy.export(Fixed(), (torch.randn(2, 4, 6),), tmp_path / "f.onnx", dynamic_axes={"x": {2: "length"}})
     assert not (tmp_path / "f.onnx").exists()
+
+
+def test_input_names_match_torch_onnx_for_nested_inputs(tmp_path):
+    """Lists, dicts, *args and **kwargs: the same input names as torch.onnx.export(dynamo=True)
+    gives the same call (asked of torch itself, not copied from our code)."""
+    class Nested(torch.nn.Module):
+        def forward(self, feats, d, *rest, scale=None, **extra):
+            h = F.group_norm(feats[0] + feats[1], 1) + d["b"] * d["a"] + rest[0]
+            return h * scale + extra["zz"]
+
+    t = [torch.randn(2, 3) for _ in range(7)]
+    args = ([t[0], t[1]], {"b": t[2], "a": t[3]}, t[4])
+    kwargs = {"scale": t[5], "zz": t[6]}
+    import logging
+    import warnings
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(Nested(), args, kwargs=kwargs, dynamo=True)
+    finally:
+        logging.disable(previous)
+    torch_names = [i.name for i in program.model_proto.graph.input]
+    result = normdeploy.export(Nested(), args, tmp_path / "n.onnx", kwargs=kwargs)
+    assert [i.name for i in result.model.graph.input] == torch_names
+    feed = dict(zip(torch_names, (x.numpy() for x in t)))
+    _close(normdeploy.make_session(result.path).run(None, feed)[0], Nested()(*args, **kwargs))
