@@ -86,6 +86,25 @@ MODELS = textwrap.dedent("""
         torch.manual_seed(0)
         return Denoiser().eval()
 
+    class Pair(nn.Module):  # a submodule returning a tuple
+        def forward(self, x):
+            return x * 2.0, torch.relu(x)
+
+    class TupleNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 6, 1)
+            self.norm = nn.GroupNorm(3, 6)
+            self.pair = Pair()
+
+        def forward(self, x):
+            doubled, rectified = self.pair(self.norm(self.conv(x)))
+            return doubled.mean(dim=(2, 3)), rectified
+
+    def build_tuple():
+        torch.manual_seed(0)
+        return TupleNet().eval()
+
     def build_gn_only():
         torch.manual_seed(0)
         return nn.GroupNorm(3, 6).eval()
@@ -114,6 +133,7 @@ def project(tmp_path_factory):
     normdeploy.export(models.build_pad_pool(), (torch.randn(2, 3, 16, 16),), folder / "padpool.onnx")
     normdeploy.export(models.build_denoiser(), (torch.randn(2, 4, 6, 6), torch.tensor(7), torch.randn(2, 3, 5)),
                       folder / "denoiser.onnx")
+    normdeploy.export(models.build_tuple(), (torch.randn(2, 3, 5, 5),), folder / "tuple.onnx")
     yield folder
     sys.path.remove(str(folder))
     sys.modules.pop(MODULE, None)
@@ -262,6 +282,22 @@ def test_three_inputs_with_an_int64_scalar_and_a_dict_output(in_project):
     assert tl["module"] == "norm: GroupNorm" and [n["name"] for n in tl["nodes"]] == [node.name]
     inputs = tl["inputs"]
     assert inputs and all(c["passed"] for c in inputs)
+
+
+def test_submodule_returning_a_tuple_and_a_tuple_output(in_project):
+    model = onnx.load(str(in_project / "tuple.onnx"))
+    assert len(model.graph.output) == 2
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    relu.op_type = "Abs"  # the tuple's second element goes wrong, its first stays right
+    onnx.save(model, str(in_project / "tuple.abs.onnx"))
+    result = validate_torch("tuple.abs.onnx", "build_tuple", val_range=(-1.0, 1.0))
+    comp = next(c for c in result.report["comparisons"] if c["runner"] == "pytorch-cpu")
+    assert [o["passed"] for o in comp["outputs"].values()] == [True, False]
+    tl = result.report["torch_localization"]
+    assert tl["module"] == "pair: Pair" and [n["name"] for n in tl["nodes"]][-1] == relu.name
+    assert "Abs" in [n["op_type"] for n in tl["nodes"]]
+    assert tl["tensor"]["tensor"] == relu.output[0]
+    assert tl["inputs"] and all(c["passed"] for c in tl["inputs"])
 
 
 def test_pytorch_call_by_name_and_dict_outputs_by_key():
