@@ -25,7 +25,8 @@ _STANDARD_NORMS = ("GroupNormalization", "InstanceNormalization", "LRN")
 #: Domains of the ONNX standard (ONNX Runtime implements them; not listed as foreign).
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training"})
 #: com.microsoft ops `normdeploy convert` rewrites (normdeploy/convert/rules/microsoft_contrib.py).
-_CONVERTIBLE = frozenset({"GroupNorm", "SkipGroupNorm", "NhwcConv", "BiasAdd", "BiasSplitGelu"})
+_CONVERTIBLE = frozenset({"GroupNorm", "SkipGroupNorm", "NhwcConv", "BiasAdd", "BiasSplitGelu",
+                          "SkipLayerNormalization"})
 #: Models larger than this are not loaded into an InferenceSession by inspect (weights included).
 DEFAULT_MAX_LOAD_BYTES = 1 << 30
 

@@ -429,3 +429,45 @@ def test_non_tensor_dtype_is_refused_cleanly() -> None:
         assert "int64" in str(exc)
         return
     assert "input 'X' has type int64" in report.skipped[0].reason
+
+
+# ---- SkipLayerNormalization ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("elem", [F32, F16], ids=["float32", "float16"])
+@pytest.mark.parametrize("skip_shape,beta,bias,sum_out", [
+    ((2, 5, 16), True, True, True), ((1, 5, 16), False, True, False), ((5, 16), True, False, True),
+])
+def test_skip_layer_norm(elem: int, skip_shape, beta: bool, bias: bool, sum_out: bool) -> None:
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 5, 16)).astype(NP[elem])
+    skip = rng.standard_normal(skip_shape).astype(NP[elem])
+    gamma, b, bias_v = (rng.standard_normal(16).astype(NP[elem]) for _ in range(3))
+    inputs = ["X", "skip", "gamma", "beta" if beta else "", "bias" if bias else ""]
+    while not inputs[-1]:
+        inputs.pop()
+    outputs = ["Y", "", "", "S"] if sum_out else ["Y"]
+    node = helper.make_node("SkipLayerNormalization", inputs, outputs, domain=MS, epsilon=1e-5)
+    inits = [("gamma", gamma)] + ([("beta", b)] if beta else []) + ([("bias", bias_v)] if bias else [])
+    m = model([node], [vi("X", elem, [2, 5, 16]), vi("skip", elem, list(skip_shape))],
+              [vi("Y", elem, [2, 5, 16])] + ([vi("S", elem, [2, 5, 16])] if sum_out else []), inits)
+    out = run_both(m, {"X": x, "skip": skip})
+    s = x.astype(np.float64) + skip + (bias_v.astype(np.float64) if bias else 0)
+    y = (s - s.mean(-1, keepdims=True)) / np.sqrt(s.var(-1, keepdims=True) + 1e-5) * gamma + (b if beta else 0)
+    for to in ("custom", "standard"):
+        close(out[to][0], y, NP[elem])
+        if sum_out:
+            close(out[to][1], s, NP[elem])
+    assert ops(out["standard_model"])["LayerNormalization"] == 1
+
+
+def test_skip_layer_norm_left_alone_below_opset_17_and_when_training_outputs_are_read() -> None:
+    gamma = np.ones(4, np.float32)
+    for opset, outputs, reason in ((16, ["Y"], "opset 16 has no LayerNormalization"),
+                                   (17, ["Y", "mean"], "training outputs 'mean'/'inv_std_var' are used")):
+        node = helper.make_node("SkipLayerNormalization", ["X", "X", "gamma"], outputs, domain=MS)
+        m = model([node], [vi("X", F32, [1, 2, 4])], [vi(o, F32, None) for o in outputs], [("gamma", gamma)],
+                  opset=opset)
+        converted, report = convert_model(m, "standard")
+        assert [n.op_type for n in converted.graph.node] == ["SkipLayerNormalization"]
+        assert reason in report.skipped[0].reason, report.summary()

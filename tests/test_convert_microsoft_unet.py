@@ -1,8 +1,8 @@
 """convert on a real ONNX Runtime-optimized diffusion UNet (diffusers UNet2DConditionModel, random
 weights, optimized by onnxruntime.transformers; see tests/ort_optimized.py): every com.microsoft
-GroupNorm/SkipGroupNorm/NhwcConv/BiasAdd/BiasSplitGelu is rewritten, what is left is listed with
-the reason, and the result runs on ONNX Runtime's CPU provider (with our library for --to
-custom, plain for --to standard) with the PyTorch UNet's output."""
+GroupNorm/SkipGroupNorm/NhwcConv/BiasAdd/BiasSplitGelu/SkipLayerNormalization is rewritten,
+nothing of com.microsoft is left, and the result runs on ONNX Runtime's CPU provider (with our
+library for --to custom, plain for --to standard) with the PyTorch UNet's output."""
 
 from __future__ import annotations
 
@@ -43,21 +43,21 @@ def test_optimized_file_has_the_contrib_ops_and_plain_ort_cannot_run_it(optimize
 def test_converted_unet_runs_on_cpu_with_pytorch_parity(optimized: Path, tmp_path: Path, to: str) -> None:
     out = tmp_path / f"unet_{to}.onnx"
     report = convert(optimized, out, to=to)
-    for op in ("GroupNorm", "SkipGroupNorm", "NhwcConv", "BiasSplitGelu", "BiasAdd"):
-        assert report.counts[f"{MS}.{op}"] == EXPECTED[op], report.summary()
-    # SkipLayerNormalization has a CPU kernel and no rewrite: listed, with the runtime's answer
-    assert Counter(s.pattern for s in report.skipped) == Counter({f"{MS}.SkipLayerNormalization": 8})
-    assert all("runs it on the CPU" in s.reason for s in report.skipped)
-    assert contrib_ops(out) == Counter({"SkipLayerNormalization": 8})
+    for op, count in EXPECTED.items():
+        assert report.counts[f"{MS}.{op}"] == count, report.summary()
+    assert not report.skipped, report.summary()
+    assert contrib_ops(out) == Counter()
     ops = Counter(n.op_type for n in onnx.load(str(out)).graph.node)
+    before = Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
+    assert ops["LayerNormalization"] == before["LayerNormalization"] + EXPECTED["SkipLayerNormalization"]
     if to == "custom":
         assert ops["GroupNorm"] == 21
         session = make_session(out)
     else:
-        assert not any(n.domain == "normdeploy" for n in onnx.load(str(out)).graph.node)
+        assert {n.domain for n in onnx.load(str(out)).graph.node} == {""}  # TensorRT's parser knows them all
         session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     # the optimizer's Transposes around the NHWC nodes cancel against ours: no more than it had
-    assert ops["Transpose"] <= Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)["Transpose"]
+    assert ops["Transpose"] <= before["Transpose"]
     (y,) = session.run(None, unet_inputs())
     ref = unet_reference()
     err = float(np.abs(y.astype(np.float64) - ref).max())
@@ -68,7 +68,7 @@ def test_float16_file_converts_and_runs(tmp_path: Path) -> None:
     src = make_ort_optimized_unet(tmp_path, fp16=True)
     out = tmp_path / "unet_fp16_custom.onnx"
     report = convert(src, out, to="custom")
-    assert contrib_ops(out) == Counter({"SkipLayerNormalization": 8}), report.summary()
+    assert contrib_ops(out) == Counter(), report.summary()
     gns = [n for n in onnx.load(str(out)).graph.node if n.op_type == "GroupNorm"]
     assert len(gns) == 21
     feeds = {k: (v.astype(np.float16) if v.dtype == np.float32 else v) for k, v in unet_inputs().items()}

@@ -26,8 +26,8 @@ class Rule(Protocol):
 
 #: Other domains' ops, rewritten first in both directions (--to standard then rewrites the
 #: normdeploy nodes they produced).
-#: microsoft_contrib: ONNX Runtime's GroupNorm, SkipGroupNorm, NhwcConv, BiasAdd, BiasSplitGelu
-#: (one rule visiting them in graph order).
+#: microsoft_contrib: ONNX Runtime's GroupNorm, SkipGroupNorm, NhwcConv, BiasAdd, BiasSplitGelu,
+#: SkipLayerNormalization (one rule visiting them in graph order).
 FOREIGN_RULES: list[Rule] = [microsoft_contrib.RULE]
 
 #: Standard patterns -> normdeploy nodes, in order. LRN first: the TorchScript exporter's LRN
