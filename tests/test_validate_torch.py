@@ -300,6 +300,19 @@ def test_submodule_returning_a_tuple_and_a_tuple_output(in_project):
     assert tl["inputs"] and all(c["passed"] for c in tl["inputs"])
 
 
+def test_fault_in_the_top_level_forward_names_its_node(in_project):
+    model = onnx.load(str(in_project / "tuple.onnx"))
+    mean = next(n for n in model.graph.node if n.op_type == "ReduceMean")
+    mean.op_type = "ReduceMax"  # doubled.mean(...) in TupleNet.forward, outside any submodule
+    onnx.save(model, str(in_project / "tuple.max.onnx"))
+    result = validate_torch("tuple.max.onnx", "build_tuple")
+    tl = result.report["torch_localization"]
+    assert tl["status"] == "diverged" and tl["module"] == "(the top-level forward)"
+    assert f"node '{mean.name}' (ai.onnx.ReduceMax" in result.summary()
+    assert [n["name"] for n in tl["nodes"]] == [mean.name] and tl["nodes"][0]["op_type"] == "ReduceMax"
+    assert all(r["passed"] for r in tl["modules"] if r["passed"] is not None)
+
+
 def test_pytorch_call_by_name_and_dict_outputs_by_key():
     import torch
 

@@ -191,7 +191,8 @@ def torch_localization_lines(tl: dict[str, Any], rows_around: int = 3) -> list[s
         for change in opt["optimized_nodes"][:3]:
             lines.append(f"    optimized graph: {change['description']}")
     lines.append(f"  {'':1} {'module (execution order)':<34} {'onnx tensor':<18} {'max abs':>9} {'inputs':>9}  result")
-    low, high = max(0, first - rows_around), min(len(rows), first + rows_around)
+    centre = first if first is not None else len(rows) - 1
+    low, high = max(0, centre - rows_around), min(len(rows), centre + rows_around + (first is None))
     if low:
         lines.append(f"    ... {low} earlier module call(s)")
     lines += [_row_text(r, i == first) for i, r in enumerate(rows[low:high], start=low)]

@@ -341,7 +341,7 @@ def _conclude(loc: TorchLocalization, pairs: list[tuple[ModuleCall, ScopeCall | 
 
 
 def _compare_by_metadata(loc: TorchLocalization, cap: Capture, model: Any, ran: Any, values: Mapping[str, np.ndarray],
-                         types: Mapping[str, Any], settings: ToleranceSettings) -> None:
+                         want: Mapping[str, np.ndarray], types: Mapping[str, Any], settings: ToleranceSettings) -> None:
     pairs = _pair_calls(cap, module_calls(model), model, loc.notes)
     matcher = _Matcher(model, values, types, settings, ran)
     checks = []
@@ -352,6 +352,32 @@ def _compare_by_metadata(loc: TorchLocalization, cap: Capture, model: Any, ran: 
     loc.modules_total = len(pairs)
     loc.modules_compared = sum(r.passed is not None for r in loc.rows)
     _conclude(loc, pairs, checks, model)
+    if loc.status == "no module outside tolerance":
+        _top_level(loc, model, values, want, types, settings)
+
+
+def _top_level(loc: TorchLocalization, model: Any, values: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray],
+               types: Mapping[str, Any], settings: ToleranceSettings) -> None:
+    """Every module agrees, yet an output does not: the change is in the top-level forward's own
+    code. Names the node that makes the first output outside tolerance."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for name, expected in want.items():
+        if name not in values:
+            continue
+        stats, tol = _check(values[name], expected, settings, types.get(name, np.dtype(np.float32)))
+        if stats["passed"]:
+            continue
+        node = producers.get(name)
+        loc.status = "diverged"
+        loc.module = "(the top-level forward)"
+        loc.nodes = [_node_json(node)] if node is not None else []
+        loc.tensor = {"tensor": name, "shape": list(values[name].shape), "compared_with": "the model's output",
+                      "atol": tol.atol, "rtol": tol.rtol,
+                      **{k: stats[k] for k in ("max_abs", "mean_abs", "median_abs", "max_rel", "mean_rel")}}
+        loc.explanation = (f"every module output agrees with PyTorch, but the model's output '{name}' does not: "
+                           f"it is made by node '{node.name if node is not None else '?'}' in the top-level "
+                           f"forward's own code (functional calls outside any submodule)")
+        return
 
 
 def _compare_by_shape(loc: TorchLocalization, cap: Capture, model: Any, values: Mapping[str, np.ndarray],
@@ -519,7 +545,7 @@ def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.n
         values.update({name: to_carrier(value) for name, value in feeds.items()})
         if has_torch_metadata(model):
             loc.method = "metadata"
-            _compare_by_metadata(loc, cap, model, ran, values, types, settings)
+            _compare_by_metadata(loc, cap, model, ran, values, want, types, settings)
         else:
             loc.method = "approximate"
             loc.notes.append(f"no node carries pkg.torch.onnx.name_scopes ({producer(model)}): module outputs are "
