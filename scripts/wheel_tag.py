@@ -56,9 +56,11 @@ POLICIES: tuple[Policy, ...] = tuple(
     ))
 # CXXABI_TM_1 / CXXABI_FLOAT128 are unnumbered versions every policy above admits.
 UNNUMBERED_OK = {"CXXABI_TM_1", "CXXABI_FLOAT128"}
-# Libraries every manylinux system provides (auditwheel's lib_whitelist, the part that can matter here).
+# Libraries every manylinux system provides (auditwheel's lib_whitelist, the part that can matter here),
+# and glibc's own dynamic loader, which the CUDA runtime (cudart_static) links and auditwheel accepts.
 SYSTEM_LIBS = frozenset({"libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libgcc_s.so.1",
-                         "libstdc++.so.6", "libatomic.so.1", "libmvec.so.1", "libresolv.so.2", "libz.so.1"})
+                         "libstdc++.so.6", "libatomic.so.1", "libmvec.so.1", "libresolv.so.2", "libz.so.1",
+                         "ld-linux-x86-64.so.2"})
 
 
 @dataclass

@@ -162,7 +162,7 @@ def test_wheel_tag_is_honest(wheel: Path) -> None:
     glibc = max(tuple(int(x) for x in v.split(".")) for v in re.findall(r"\(GLIBC_([0-9.]+)\)", symbols))
     glibcxx = max(tuple(int(x) for x in v.split(".")) for v in re.findall(r"\(GLIBCXX_([0-9.]+)\)", symbols))
     needed = set(re.findall(r"NEEDED\s+(\S+)", _run(["objdump", "-p", path]).stdout))
-    assert needed <= {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1"}, needed
+    assert needed <= {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2"}, needed
     # glibc 2.X and the newest GLIBCXX of each policy's base system (PEP 600 / auditwheel's policy file)
     policies = {28: (3, 4, 24), 31: (3, 4, 28), 34: (3, 4, 29), 35: (3, 4, 30)}
     fitting = [x for x, cxx in sorted(policies.items()) if glibc <= (2, x) and glibcxx <= cxx]
@@ -431,6 +431,7 @@ def _wheel_tag():
     ({"GLIBC": "2.34", "GLIBCXX": "3.4.30"}, ["libc.so.6"], "manylinux_2_35"),
     ({"GLIBC": "2.36"}, ["libc.so.6"], None),
     ({"GLIBC": "2.17"}, ["libc.so.6", "libtsan.so.2"], None),
+    ({"GLIBC": "2.34"}, ["libc.so.6", "ld-linux-x86-64.so.2"], "manylinux_2_34"),  # CUDA runtime (cudart_static)
     ({"GLIBC": "2.17", "LIBFOO": "1.0"}, ["libc.so.6"], None),
 ])
 def test_wheel_tag_policy(versions: dict[str, str], libs: list[str], expected: str | None) -> None:
