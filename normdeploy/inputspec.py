@@ -30,6 +30,10 @@ DTYPES = ("float32", "float16", "bfloat16", "float64", "int64", "int32", "int8",
 _ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp64": "float64",
             "double": "float64"}
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+_ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int64": 8, "int32": 4, "int8": 1, "uint8": 1,
+             "bool": 1}
+#: example inputs larger than this (all together) are refused before anything is allocated
+MAX_EXAMPLE_BYTES = 1 << 30
 
 #: axis names --dynamic accepts, by the input's rank (axis numbers work for every rank)
 AXIS_NAMES: dict[int, dict[str, int]] = {
@@ -67,6 +71,11 @@ class InputSpec:
     @property
     def is_float(self) -> bool:
         return self.dtype in FLOAT_DTYPES
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the example tensor (Python integers: no overflow, nothing allocated)."""
+        return math.prod(self.shape) * _ITEMSIZE[self.dtype]
 
     def describe(self) -> str:
         """The spec in --input syntax (what the user would type to get it)."""
@@ -456,3 +465,14 @@ def apply_dynamic(specs: Sequence[InputSpec], texts: Sequence[str], option: str 
                                  f"{', '.join(s.describe() for s in specs)}")
         result[name].update(resolve_axes(tokens, spec, option))
     return [replace(s, dynamic=result[s.name]) for s in specs]
+
+
+def check_sizes(specs: Sequence[InputSpec], limit: int = MAX_EXAMPLE_BYTES, option: str = "--input") -> None:
+    """Refuses example inputs over `limit` bytes together, naming the largest."""
+    total = sum(s.nbytes for s in specs)
+    if total <= limit:
+        return
+    big = max(specs, key=lambda s: s.nbytes)
+    raise InputSpecError(f"{option} {big.describe()}: {big.nbytes} bytes ({big.nbytes / (1 << 30):.3g} GiB); the example "
+                         f"inputs may take at most {limit / (1 << 30):.3g} GiB together: give a smaller shape (dims "
+                         f"that must vary can be made dynamic with --dynamic)")

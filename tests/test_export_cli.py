@@ -137,6 +137,8 @@ def test_old_input_shape_form_names_after_forward(project, capsys):
     ([*UNET_INPUTS, "--input-shape", "1x4x8x8"], "give the inputs with --input NAME:SHAPE or with --input-shape, not both"),
     ([], "no inputs: give each forward() input with --input NAME:[DTYPE:]SHAPE"),
     (["--input", "1x4x8x8"], "'1x4x8x8' is not an input name"),
+    (["--input", "sample:100000x4x1000x1000", "--input", "timestep:int64:[]", "--input", "encoder_hidden_states:1x7x16"],
+     "--input sample:100000x4x1000x1000: 1600000000000 bytes (1.49e+03 GiB); the example inputs may take at most 1 GiB"),
 ])
 def test_bad_specs_are_one_line_errors(project, capsys, args, message):
     folder, module = project

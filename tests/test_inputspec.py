@@ -193,3 +193,15 @@ def test_bind_specs_names_orders_and_checks():
 def test_describe_round_trip_of_defaults():
     assert InputSpec("x", (2, 3)).describe() == "x:2x3"
     assert InputSpec("t", (), "int64", value=7).describe() == "t:int64:[]=7"
+
+
+def test_check_sizes_refuses_huge_examples_before_allocating():
+    from normdeploy.inputspec import check_sizes
+
+    small = [parse_input("a:int64:1024x1024"), parse_input("b:float16:1024x1024")]
+    assert [s.nbytes for s in small] == [8 << 20, 2 << 20]
+    check_sizes(small, limit=10 << 20)
+    with pytest.raises(InputSpecError, match=r"--input a:int64:1024x1024: 8388608 bytes .* at most 0.00977 GiB together"):
+        check_sizes(small, limit=(10 << 20) - 1)
+    with pytest.raises(InputSpecError, match="x:99999999x99999999x99999999"):
+        check_sizes([parse_input("x:99999999x99999999x99999999")])

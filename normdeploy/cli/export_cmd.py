@@ -77,6 +77,7 @@ def _specs(args: argparse.Namespace, model: Any) -> tuple[list[Any], list[tuple[
         raise CliError(f"{option}: {exc}") from None
     try:
         bound = inputspec.apply_dynamic(bound, args.dynamic)
+        inputspec.check_sizes(bound, option=option)
     except inputspec.InputSpecError as exc:
         raise CliError(str(exc)) from None
     return bound, constants, not args.input
