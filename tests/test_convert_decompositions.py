@@ -176,6 +176,8 @@ NEAR_MISSES = {
                               "targets [1, 3, -1], whose 1 is not provably X's N (2)"),
     "target-not-grouped": (dict(x_shape=[2, 6, 5], groups=3, target=(0, None, 2, -1)),
                            "targets [0, 3, 2, -1], not (N, 3, -1)"),
+    "groups-do-not-divide-C": (dict(x_shape=[2, 6, 4], groups=4, affine=False),
+                               "4 groups do not divide X's C=6 (the grouped view mixes channels"),
     "epsilon-string": (dict(x_shape=[2, 6, 5], groups=3, in_attrs={"epsilon": "small"}),
                        "attribute 'epsilon' = 'small' is not a float"),
     "intermediate-used-elsewhere": (dict(x_shape=[2, 6, 5], groups=3, extra_nodes=[

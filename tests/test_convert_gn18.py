@@ -241,3 +241,27 @@ def test_rewrites_carry_the_exporters_node_metadata():
     for node in custom.graph.node:
         assert {p.key: p.value for p in node.metadata_props} == {"pkg.torch.onnx.name_scopes": "['', 'block.norm']"}, node
     onnx.checker.check_model(custom)
+
+
+def test_checker_policy_for_models_checked_from_the_written_file(tmp_path, monkeypatch):
+    """Models too large to check in memory are checked from the written file: the same policy,
+    and a refused file is removed again."""
+    from normdeploy.convert import io as convert_io
+
+    monkeypatch.setattr(convert_io, "EXTERNAL_DATA_THRESHOLD", 0)  # every model counts as large
+    model = _left_alone_gn18_model()
+    converted, _ = convert_model(model)
+    dst = tmp_path / "out.onnx"
+    warnings = convert_io.save_converted(model, converted, dst)
+    assert len(warnings) == 1 and "'gn'" in warnings[0] and dst.is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name != "out.onnx"], "a temporary file was left"
+    dst.unlink()
+    with pytest.raises(ConvertError, match="strict checking"):
+        convert_io.save_converted(model, converted, dst, strict=True)
+    assert not dst.exists()
+    broken = onnx.ModelProto()
+    broken.CopyFrom(converted)
+    broken.graph.output.append(_vi("ghost", [1]))
+    with pytest.raises(ConvertError, match="not written: the result fails onnx.checker"):
+        convert_io.save_converted(model, broken, dst)
+    assert list(tmp_path.iterdir()) == []

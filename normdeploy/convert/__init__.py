@@ -27,15 +27,12 @@ import os
 import sys
 import types
 from pathlib import Path
-from typing import Literal
 
 from .errors import ConvertError
 from .io import EXTERNAL_DATA_THRESHOLD, MAX_MODEL_FILE_BYTES, checked_save, load_model, save_converted, save_model
 from .matcher import MAX_EXPANDED_CHANNELS
-from .pipeline import SUPPORTED_OPSETS, check_opset, convert_model
+from .pipeline import SUPPORTED_OPSETS, Direction, check_opset, convert_model
 from .report import ConvertReport, Skipped
-
-Direction = Literal["custom", "standard"]
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], to: Direction = "custom", *,

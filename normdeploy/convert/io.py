@@ -174,19 +174,36 @@ def save_converted(original: onnx.ModelProto, converted: onnx.ModelProto, path: 
     written, after checking that the model with those nodes masked passes. strict=True refuses
     such a file too (nothing is written)."""
     p = Path(path)
-    folder = p.parent if p.parent.is_dir() else Path(".")
+    big = converted.ByteSize() > EXTERNAL_DATA_THRESHOLD  # checked from the written files
     try:
-        _check(converted, folder)
-        save_model(converted, p)
+        if big:
+            save_model(converted, p)
+            onnx.checker.check_model(str(p))
+        else:
+            onnx.checker.check_model(converted)
+            save_model(converted, p)
         return []
     except onnx.checker.ValidationError as exc:
         failure = exc
+    try:
+        return _excused(original, converted, p, failure, strict=strict, written=big)
+    except BaseException:
+        if big:
+            p.unlink(missing_ok=True)
+            (p.parent / f"{p.name}.data").unlink(missing_ok=True)
+        raise
+
+
+def _excused(original: onnx.ModelProto, converted: onnx.ModelProto, p: Path, failure: Exception, *,
+             strict: bool, written: bool) -> list[str]:
+    """After onnx.checker rejected `converted`: the warnings when only nodes convert left as they
+    were are to blame (the file is then written), else ConvertError."""
     if strict:
-        raise ConvertError(f"{path}: not written: the result fails onnx.checker (strict checking): "
+        raise ConvertError(f"{p}: not written: the result fails onnx.checker (strict checking): "
                            f"{first_line(failure)}")
     blamed = untouched_failures(original, converted)
     if not blamed:
-        raise invalid(path, failure)
+        raise invalid(p, failure)
     masked = onnx.ModelProto()
     masked.CopyFrom(converted)
     ids = {node.SerializeToString(deterministic=True) for node, _ in blamed}
@@ -199,10 +216,11 @@ def save_converted(original: onnx.ModelProto, converted: onnx.ModelProto, path: 
             node.output.extend(outputs)
     masked.opset_import.append(onnx.helper.make_opsetid(_UNCHECKED_DOMAIN, 1))
     try:
-        _check(masked, folder)
+        _check(masked, p.parent)
     except onnx.checker.ValidationError as exc:
-        raise invalid(path, exc) from exc
-    save_model(converted, p)
+        raise invalid(p, exc) from exc
+    if not written:
+        save_model(converted, p)
     return [f"onnx.checker rejects node '{node.name or node.output[0]}' ({node.domain or 'ai.onnx'}.{node.op_type}), "
             f"which was in the input and left as it was: {message} (written anyway; strict checking refuses)"
             for node, message in blamed]

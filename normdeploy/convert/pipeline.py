@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import onnx
 from onnx import helper
 
@@ -17,6 +19,7 @@ from .report import ConvertReport
 from .to_standard import ToStandard
 
 SUPPORTED_OPSETS = range(13, 27)
+Direction = Literal["custom", "standard"]
 
 
 def check_opset(model: onnx.ModelProto, what: str = "model") -> int:
@@ -86,7 +89,7 @@ def fix_opsets(model: onnx.ModelProto) -> None:
     model.ir_version = min(model.ir_version or IR_VERSION, IR_VERSION)
 
 
-def convert_model(model: onnx.ModelProto, to: str = "custom", *,
+def convert_model(model: onnx.ModelProto, to: Direction = "custom", *,
                   source: str = "model") -> tuple[onnx.ModelProto, ConvertReport]:
     """Returns a converted copy of `model` and the report (the input is not modified).
 

@@ -112,6 +112,10 @@ def _groups_view_problem(ctx: RewriteContext, reshape: onnx.NodeProto, x: str, g
     shape_x = ctx.shapes.get(x)
     if shape_x is not None and len(shape_x) < 2:
         return f"X has rank {len(shape_x)}; a GroupNorm input has rank >= 2"
+    channels = ctx.channels(x)
+    if channels is not None and channels % groups:
+        return (f"{groups} groups do not divide X's C={channels} (the grouped view mixes channels: not a "
+                f"GroupNorm)")
     target = ints(ctx.g.constant(reshape.input[1]))
     allowzero = attribute(reshape, "allowzero", 0)
     if target is not None:
