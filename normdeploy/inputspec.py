@@ -7,7 +7,7 @@ Syntax (documented in the README, section "From PyTorch"):
   --dynamic NAME:AXES                                e.g. sample:0,2,3  or  sample:batch,height,width
   --kwarg  NAME=LITERAL                              e.g. return_dict=False (ast.literal_eval)
 
-SHAPE is `[]` (0-d), `5` (1-d), `1x4x64x64` or `[1,4,64,64]`. DTYPE is one of DTYPES (float32 when
+SHAPE is `[]` or `scalar` (0-d), `5` (1-d), `1x4x64x64` or `[1,4,64,64]`. DTYPE is one of DTYPES (float32 when
 left out). LOW..HIGH draws integers uniformly from LOW to HIGH inclusive and floats uniformly from
 [LOW, HIGH); =VALUE fills every element with VALUE. Without either: floats are standard normal,
 integers 0, bools True (the seed is fixed, so an export is reproducible).
@@ -149,8 +149,10 @@ def dtype_name(text: str) -> str | None:
 
 
 def parse_shape(text: str, what: str) -> tuple[int, ...]:
-    """'[]' -> (), '5' -> (5,), '1x4x64x64' or '[1,4,64,64]' -> (1, 4, 64, 64)."""
+    """'[]' or 'scalar' -> (), '5' -> (5,), '1x4x64x64' or '[1,4,64,64]' -> (1, 4, 64, 64)."""
     body = text.strip()
+    if body.lower() == "scalar":  # [] without brackets, for shells that glob them (zsh)
+        return ()
     if body.startswith("[") and body.endswith("]"):
         body = body[1:-1].strip()
         if not body:
@@ -162,7 +164,7 @@ def parse_shape(text: str, what: str) -> tuple[int, ...]:
         dims = tuple(int(p.strip()) for p in parts)
     except ValueError:
         raise InputSpecError(f"{what}: bad shape {text!r}; expected positive integers joined by 'x' "
-                             f"(1x4x64x64), one integer (5) for 1-d, or [] for 0-d") from None
+                             f"(1x4x64x64), one integer (5) for 1-d, or [] (or scalar) for 0-d") from None
     if any(d <= 0 for d in dims):
         raise InputSpecError(f"{what}: bad shape {text!r}; every dim must be a positive integer")
     return dims
@@ -227,7 +229,7 @@ def parse_input(text: str, option: str = "--input") -> InputSpec:
     if known is not None:
         dtype = known
         fields.pop(0)
-    elif len(fields) >= 2 and _NAME.match(fields[0].strip()):
+    elif len(fields) >= 2 and _NAME.match(fields[0].strip()) and fields[0].strip().lower() != "scalar":
         raise InputSpecError(f"{what}: unknown dtype {fields[0].strip()!r}; use one of {', '.join(DTYPES)}")
     if not fields:
         raise InputSpecError(f"{what}: no shape after the dtype; write {name}:{dtype}:SHAPE")

@@ -11,7 +11,7 @@ from .common import CliError, build_model
 EPILOG = """\
 inputs (the syntax of --input, --dynamic, --kwarg):
   --input NAME:[DTYPE:]SHAPE[:LOW..HIGH|=VALUE]   one per tensor input of forward(), by parameter name
-      SHAPE  [] (0-d), 5 (1-d), 1x4x64x64 or [1,4,64,64]
+      SHAPE  [] or scalar (0-d; quote [] in zsh), 5 (1-d), 1x4x64x64 or [1,4,64,64]
       DTYPE  float32 (default), float16, bfloat16, float64, int64, int32, int8, uint8, bool
       LOW..HIGH  random values: integers LOW to HIGH inclusive, floats uniform in [LOW, HIGH)
       =VALUE     every element VALUE; without either: floats standard normal, integers 0, bools true
