@@ -343,7 +343,12 @@ def describe_signature(signature: inspect.Signature | None) -> str:
     if signature is None:
         return "forward(*args, **kwargs)"
     parts = []
-    for p in signature.parameters.values():
+    params = list(signature.parameters.values())
+    starred = any(p.kind is p.VAR_POSITIONAL for p in params)
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY and not starred:
+            parts.append("*")  # the keyword-only marker, as Python writes it
+            starred = True
         if p.kind is p.VAR_POSITIONAL:
             parts.append(f"*{p.name}")
         elif p.kind is p.VAR_KEYWORD:

@@ -208,3 +208,13 @@ def test_check_sizes_refuses_huge_examples_before_allocating():
         check_sizes(small, limit=(10 << 20) - 1)
     with pytest.raises(InputSpecError, match="x:99999999x99999999x99999999"):
         check_sizes([parse_input("x:99999999x99999999x99999999")])
+
+
+def test_keyword_only_parameters_are_shown_and_not_positional():
+    def kw_only(x, *, scale, shift=0.0):
+        raise AssertionError("never called")
+
+    with pytest.raises(InputSpecError, match=r"^2 inputs given, but forward\(x, \*, scale, shift=0.0\) takes at most 1$"):
+        bind(_signature(kw_only), ["X", "S"], [])
+    bound = bind(_signature(kw_only), ["X"], [("scale", 2.0)])
+    assert bound.args == ("X",) and bound.kwargs == {"scale": 2.0}
