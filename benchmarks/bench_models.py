@@ -87,14 +87,14 @@ def _ratio(row: dict[str, Any], runner: str) -> str:
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
-    header = (f"{'recipe':<24} {'input':<14} {'normdeploy nodes':<28} {'ORT+nd ms':>10} {'ORT std ms':>11} "
+    header = (f"{'recipe':<24} {'input':<14} {'normdeploy nodes':<32} {'ORT+nd ms':>10} {'ORT std ms':>11} "
               f"{'torch ms':>9} {'nd vs std':>10} {'torch vs std':>13} {'nd share':>9}  top ops (ORT+nd)")
     lines = [header]
     for row in rows:
         nodes = ", ".join(f"{k} x{v}" for k, v in row["normdeploy_nodes"].items())
         share = f"{100 * row['normdeploy_share']:.1f}%" if "normdeploy_share" in row else "n/a"
         top = ", ".join(f"{op} {100 * s:.0f}%" for op, s in row.get("top_ops", []))
-        lines.append(f"{row['recipe']:<24} {'x'.join(map(str, row['input_shape'])):<14} {nodes:<28} "
+        lines.append(f"{row['recipe']:<24} {'x'.join(map(str, row['input_shape'])):<14} {nodes:<32} "
                      f"{_ms(row, 'onnxruntime+normdeploy'):>10} {_ms(row, 'onnxruntime-standard'):>11} "
                      f"{_ms(row, 'pytorch-cpu'):>9} {_ratio(row, 'onnxruntime+normdeploy'):>10} "
                      f"{_ratio(row, 'pytorch-cpu'):>13} {share:>9}  {top}" + ("" if row["passed"] else "  FAILED"))

@@ -94,18 +94,22 @@ def test_ratios_are_baseline_over_runner_and_use_the_named_baseline() -> None:
         "c": _measurement("c", [88.0, 80.0, 96.0]),        # median 88
     }
     got = ratios(measured, "base")
-    assert got["base"].value == 1.0
-    assert got["a"].value == pytest.approx(4.0)    # 44 / 11
-    assert got["c"].value == pytest.approx(0.5)    # 44 / 88
-    assert {r.baseline for r in got.values()} == {"base"}
-    # paired per repeat: a = 44/10, 40/12, 48/11 -> sorted 3.33, 4.36, 4.4; quartiles interpolate
+    assert got["base"].value == 1.0 and got["base"].of_medians == 1.0
+    # paired per repeat: a = 44/10, 40/12, 48/11 -> sorted 3.33, 4.36, 4.4: median 48/11, quartiles interpolate
+    assert got["a"].value == pytest.approx(48 / 11)
     assert got["a"].q1 == pytest.approx((40 / 12 + 48 / 11) / 2)
     assert got["a"].q3 == pytest.approx((48 / 11 + 44 / 10) / 2)
+    assert got["a"].of_medians == pytest.approx(4.0)    # 44 / 11
+    # c = 44/88, 40/80, 48/96: 0.5 in every repeat
+    assert got["c"].value == pytest.approx(0.5) and got["c"].q1 == pytest.approx(0.5)
+    assert {r.baseline for r in got.values()} == {"base"}
     # the same measurements in another order give the same ratios (no "first runner is the baseline")
     again = ratios(dict(reversed(list(measured.items()))), "base")
     assert {k: v.value for k, v in again.items()} == {k: v.value for k, v in got.items()}
     with pytest.raises(BenchError, match="baseline 'nope' was not measured"):
         ratios(measured, "nope")
+    with pytest.raises(BenchError, match="d has 2 repeats, the baseline 3"):
+        ratios({**measured, "d": _measurement("d", [1.0, 2.0])}, "base")
 
 
 def test_measure_interleaves_rotating_start_and_times_each_runner_by_its_own_calls() -> None:
@@ -229,7 +233,7 @@ def test_bench_ratios_come_from_the_baseline_runner(monkeypatch: pytest.MonkeyPa
     assert entries[CUSTOM]["latency_ms"]["median"] == pytest.approx(10.0)
     assert result.ratios[CUSTOM].baseline == REFERENCE
     text = result.summary()
-    assert "speed-up = onnxruntime-standard median ms / runner median ms" in text
+    assert "speed-up = onnxruntime-standard ms / runner ms, per interleaved repeat" in text
     assert "4.00x" in text and "2.00x" in text and "1.00x (baseline)" in text
 
 
@@ -451,5 +455,5 @@ def test_cli_registers_bench(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     out = capsys.readouterr().out
-    assert "--spinning" in out and "speed-up = baseline median ms / runner median ms" in out
+    assert "--spinning" in out and "speed-up = baseline ms / runner ms in the same interleaved repeat" in out
     assert sys.modules["normdeploy.cli.bench_cmd"]

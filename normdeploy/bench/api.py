@@ -61,7 +61,7 @@ class RunnerResult:
                           "calls_per_repeat": m.calls_per_repeat})
         if ratio is not None:
             entry.update({"speedup_vs_baseline": ratio.value, "speedup_paired_q1": ratio.q1,
-                          "speedup_paired_q3": ratio.q3})
+                          "speedup_paired_q3": ratio.q3, "speedup_of_medians": ratio.of_medians})
         return entry
 
 
@@ -323,8 +323,9 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], settings:
                                "back-to-back calls (so that it lasts >= min_repeat_ms) and yields ms per call; latency is "
                                "the median over repeats, spread q1-q3 and min-max"},
         "baseline": baseline,
-        "speedup": f"baseline median ms / runner median ms (> 1: faster than {baseline}); paired q1/q3: quartiles "
-                   f"of the per-repeat ratios",
+        "speedup": f"median over repeats of {baseline} ms / runner ms in the same repeat (> 1: faster than the "
+                   f"baseline); paired q1/q3: quartiles of those per-repeat ratios; of_medians: baseline median / "
+                   f"runner median",
         "runners": [r.to_json(ratio.get(r.name)) for r in results],
         "profiles": [p.to_json() for p in profiles],
         "notes": list(notes),

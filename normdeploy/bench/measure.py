@@ -73,19 +73,22 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Ratio:
-    """Speed-up of `runner` over `baseline`: baseline ms / runner ms (> 1: the runner is faster).
-    ``value`` is the ratio of the medians; ``q1``/``q3`` are the quartiles of the per-repeat
-    paired ratios (repeat i of the baseline over repeat i of the runner)."""
+    """Speed-up of `runner` over `baseline` (> 1: the runner is faster). Repeat i of every runner
+    ran within moments of the others (interleaved), so the ratio is taken per repeat: ``value`` is
+    the median over repeats of baseline ms / runner ms, ``q1``/``q3`` their quartiles; a slow
+    moment of the machine hits both sides of a pair. ``of_medians`` is baseline median / runner
+    median, for reference."""
 
     runner: str
     baseline: str
     value: float
     q1: float
     q3: float
+    of_medians: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"runner": self.runner, "baseline": self.baseline, "speedup": self.value,
-                "paired_q1": self.q1, "paired_q3": self.q3}
+        return {"runner": self.runner, "baseline": self.baseline, "speedup": self.value, "paired_q1": self.q1,
+                "paired_q3": self.q3, "of_medians": self.of_medians}
 
 
 def ratios(measurements: Mapping[str, Measurement], baseline: str) -> dict[str, Ratio]:
@@ -96,10 +99,13 @@ def ratios(measurements: Mapping[str, Measurement], baseline: str) -> dict[str, 
     base_median = base.stats.median
     out: dict[str, Ratio] = {}
     for name, m in measurements.items():
-        paired = [b / r for b, r in zip(base.samples_ms, m.samples_ms) if r > 0]
-        q1, q3 = (float(v) for v in np.percentile(paired, [25, 75])) if paired else (math.nan, math.nan)
-        median = m.stats.median
-        out[name] = Ratio(name, baseline, base_median / median if median > 0 else math.inf, q1, q3)
+        if len(m.samples_ms) != len(base.samples_ms):
+            raise BenchError(f"{name} has {len(m.samples_ms)} repeats, the baseline {len(base.samples_ms)}: "
+                             f"the ratios pair repeat i with repeat i")
+        paired = [b / r if r > 0 else math.inf for b, r in zip(base.samples_ms, m.samples_ms)]
+        q1, median, q3 = (float(v) for v in np.percentile(paired, [25, 50, 75]))
+        of_medians = base_median / m.stats.median if m.stats.median > 0 else math.inf
+        out[name] = Ratio(name, baseline, median, q1, q3, of_medians)
     return out
 
 

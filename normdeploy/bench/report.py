@@ -73,7 +73,7 @@ def summary_text(report: dict[str, Any]) -> str:
              f"threads: {settings['threads']} (ONNX Runtime intra-op and torch), ONNX Runtime spinning "
              f"{'on' if settings['ort_allow_spinning'] else 'off'}; {settings['warmup']} warm-up(s), "
              f"{settings['repeats']} interleaved repeats of >= {settings['min_repeat_ms']:g} ms",
-             f"speed-up = {report['baseline']} median ms / runner median ms (> 1: faster than the baseline)",
+             f"speed-up = {report['baseline']} ms / runner ms, per interleaved repeat: median (q1-q3); > 1: faster",
              ""]
     lines += runner_rows(report)
     for profile in report["profiles"]:

@@ -16,7 +16,8 @@ baseline: plain ONNX Runtime on convert --to standard of the model, or --referen
 pytorch-cpu (with --torch), tensorrt (when tensorrt imports, a GPU is present and the plugin
 library is built; otherwise the reason it was skipped is printed).
 
-speed-up = baseline median ms / runner median ms (> 1: faster than onnxruntime-standard).
+speed-up = baseline ms / runner ms in the same interleaved repeat, median over the repeats
+(> 1: faster than onnxruntime-standard); the quartiles of those per-repeat ratios are its spread.
 Every runner's outputs are compared with the baseline's before and after timing (max abs
 difference within 1e-3 of the output scale in float32): one that differs is reported, not ranked.
 
