@@ -48,6 +48,8 @@ import normdeploy
 from ort_optimized import make_ort_optimized_unet, unet_inputs, unet_reference
 from zoo_models import CASES, NormCall, run_recording
 
+pytestmark = pytest.mark.slow  # about 100 s of CPU time for the file (still run by make test)
+
 DOMAIN = normdeploy.ops.DOMAIN
 NAMES = list(CASES)
 PARITY = 1e-4           # of the output scale, float32
@@ -129,12 +131,9 @@ class Zoo:
         """normdeploy.export of the model (the ExportResult)."""
         if name not in self._exported:
             built = self.built(name)
-            case = CASES[name]
-            extra = {"kwargs": dict(case.kwargs)} if case.kwargs else {}
             self._exported[name] = normdeploy.export(built.model, tuple(built.inputs.values()),
-                                                     self.directory / f"{name}.onnx", **extra)
+                                                     self.directory / f"{name}.onnx", kwargs=dict(CASES[name].kwargs))
         return self._exported[name]
-
 
     def ort_unet(self) -> tuple[Path, onnx.ModelProto, Any]:
         """The ONNX Runtime-optimized UNet file, and its normdeploy.convert_model to custom
