@@ -83,6 +83,20 @@ def test_no_second_reshape_form_is_what_the_exporter_wrote():
     assert ops[ops.index("InstanceNormalization") - 1:] == ["Reshape", "InstanceNormalization", "Mul", "Add"]
     custom, report = convert_model(original)
     assert report.counts == {PATTERN: 1} and [n.op_type for n in custom.graph.node if n.domain == DOMAIN] == ["GroupNorm"]
+    # the exporter's node metadata (name scopes, class hierarchy) goes onto our node and back
+    (norm,) = [n for n in original.graph.node if n.op_type == "InstanceNormalization"]
+    assert _metadata(norm), "the premise: dynamo writes node metadata"
+    (ours,) = [n for n in custom.graph.node if n.domain == DOMAIN]
+    assert _metadata(ours) == _metadata(norm)
+    back, _ = convert_model(custom, "standard")
+    (again,) = [n for n in back.graph.node if n.op_type == "InstanceNormalization"]
+    assert _metadata(again) == _metadata(norm)
+    onnx.checker.check_model(custom)
+    onnx.checker.check_model(back)
+
+
+def _metadata(node: onnx.NodeProto) -> dict[str, str]:
+    return {p.key: p.value for p in node.metadata_props}
 
 
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])

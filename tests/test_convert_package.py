@@ -1,5 +1,5 @@
 """The converter package: old import paths, the rule registry, nodes of other domains listed as
-left alone, and exporter metadata carried onto rewritten nodes."""
+left alone (exporter metadata: test_convert_decompositions.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import importlib
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import helper, numpy_helper
 
 from normdeploy.convert import convert_model, registry
 from normdeploy.graphs import IR_VERSION
 from normdeploy.ops import DOMAIN
-from torch_models import GnLrnNet, torch_export
 
 FLOAT = onnx.TensorProto.FLOAT
 
@@ -98,26 +96,6 @@ def test_a_rule_crashing_on_a_malformed_node_leaves_it_alone(monkeypatch):
     converted, report = convert_model(_model(nodes, extra_opsets=["com.example"]))
     assert len(report.skipped) == 1 and "malformed node, left as it is (IndexError" in report.skipped[0].reason
     assert converted.graph.node[0].op_type == "Broken"
-
-
-def _metadata(node: onnx.NodeProto) -> dict[str, str]:
-    return {p.key: p.value for p in node.metadata_props}
-
-
-def test_dynamo_metadata_is_carried_onto_our_nodes_and_back():
-    net = GnLrnNet(5).eval()
-    original = torch_export(net, torch.randn(1, 3, 5, 5), dynamo=True, opset=18, dynamic=False)
-    norms = [n for n in original.graph.node if n.op_type == "InstanceNormalization"]
-    assert norms and all(_metadata(n) for n in norms), "the premise: dynamo writes node metadata"
-    custom, _ = convert_model(original)
-    ours = [n for n in custom.graph.node if n.domain == DOMAIN and n.op_type == "GroupNorm"]
-    assert sorted(str(sorted(_metadata(n).items())) for n in ours) == \
-        sorted(str(sorted(_metadata(n).items())) for n in norms)
-    back, _ = convert_model(custom, "standard")
-    instance_norms = [n for n in back.graph.node if n.op_type == "InstanceNormalization"]
-    assert len(instance_norms) == len(norms) and all(_metadata(n) for n in instance_norms)
-    onnx.checker.check_model(custom)
-    onnx.checker.check_model(back)
 
 
 def test_gn18_static_expansion_keeps_the_graph_input_names():
