@@ -110,7 +110,11 @@ def _run(binary: Path, *args: str, env: dict[str, str] | None = None, timeout: f
 @pytest.mark.slow
 def test_binary_is_self_contained(real):
     ldd = subprocess.run(["ldd", str(real)], capture_output=True, text=True).stdout
-    assert "libcudart" not in ldd and "libstdc++" not in ldd and "libcuda.so" not in ldd, ldd
+    assert "libcudart" not in ldd and "libcuda.so" not in ldd, ldd  # cudart static; libcuda is dlopen'ed
+    needed = subprocess.run(["readelf", "-d", str(real)], capture_output=True, text=True).stdout
+    libs = sorted(line.split("[")[1].rstrip("]") for line in needed.splitlines() if "(NEEDED)" in line)
+    assert set(libs) <= {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "libdl.so.2", "librt.so.1",
+                         "libpthread.so.0", "ld-linux-x86-64.so.2"}, libs
     size = real.stat().st_size
     assert size < 16 << 20, f"{size} bytes: too big to carry comfortably (64 MiB for everything)"
     sections = subprocess.run(["readelf", "-SW", str(real)], capture_output=True, text=True).stdout
@@ -165,6 +169,32 @@ def test_usage_errors_exit_2(real, args, message):
 def test_help(real):
     proc = _run(real, "--help")
     assert proc.returncode == 0 and "exit status: 0 all checks passed" in proc.stdout
+
+
+@pytest.mark.slow
+def test_case_list_covers_every_variant(real):
+    proc = _run(real, "--list-cases")
+    assert proc.returncode == 0, proc.stderr
+    specs = proc.stdout.splitlines()[:-1]
+    gn = [s for s in specs if s.startswith("groupnorm:")]
+    lr = [s for s in specs if s.startswith("lrn:")]
+    assert len(gn) + len(lr) == len(specs) and len(gn) > 500 and len(lr) > 50
+    for dtype in ("float32", "float16", "bfloat16"):
+        for layout in ("nchw", "nhwc"):
+            assert any(f"dtype={dtype},layout={layout},strategy=auto," in s for s in gn), (dtype, layout)
+            for strategy in ("one-pass", "split"):
+                for extra in ("silu=1", "silu=0", "affine=none", "affine=same", "affine=float32"):
+                    assert any(f"dtype={dtype},layout={layout},strategy={strategy}," in s and extra in s for s in gn), (
+                        dtype, layout, strategy, extra)
+        for window in ("onnx", "pytorch"):
+            assert any(f"dtype={dtype}," in s and f"window={window}" in s for s in lr)
+    # the GPU's edges: one-pass groups of exactly 48 KiB (float32 12288, 16-bit 24576 elements), one
+    # past it (split only), misaligned X/Y, mean 1e4, grids wider than 65535 blocks
+    assert any("dtype=float32" in s and "strategy=one-pass" in s and "c=4,s=6144,groups=2" in s for s in gn)
+    assert any("dtype=float16" in s and "strategy=one-pass" in s and "c=4,s=12288,groups=2" in s for s in gn)
+    assert not any("strategy=one-pass" in s and "c=6,s=12289,groups=3" in s for s in gn)
+    assert any("misalign=1" in s for s in gn) and any("mean=1e+04" in s for s in gn)
+    assert any("n=70000" in s for s in gn) and any("n=70000" in s for s in lr) and any("c=70000" in s for s in lr)
 
 
 def test_build_script_rejects_a_bad_arch():

@@ -30,6 +30,7 @@ constexpr const char* kUsage =
     "                    [--skip-correctness] [--skip-large] [--skip-timing]\n"
     "       nd_gpu_check --host-reference SPEC --in X.f64 --out Y.f64\n"
     "       nd_gpu_check --self-test-host\n"
+    "       nd_gpu_check --list-cases\n"
     "       nd_gpu_check --help\n"
     "exit status: 0 all checks passed, 1 a check failed, 2 usage error, 3 no CUDA device\n";
 
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   Options opt;
   std::string host_ref, in_path, out_path;
-  bool self_test = false;
+  bool self_test = false, list_cases = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](std::string& out) {
@@ -215,11 +216,19 @@ int main(int argc, char** argv) {
       if (!value(out_path)) return UsageError("--out needs a file path");
     } else if (a == "--self-test-host") {
       self_test = true;
+    } else if (a == "--list-cases") {
+      list_cases = true;
     } else {
       return UsageError("unknown argument '" + a + "'");
     }
   }
   if (self_test) return SelfTestHostMain();
+  if (list_cases) {  // the correctness cases, one spec a line (no GPU needed)
+    const std::vector<std::string> specs = ListCases();
+    for (const std::string& s : specs) std::printf("%s\n", s.c_str());
+    std::printf("%zu cases\n", specs.size());
+    return 0;
+  }
   if (!host_ref.empty()) {
     if (in_path.empty() || out_path.empty()) return UsageError("--host-reference needs --in and --out");
     return HostReferenceMain(host_ref, in_path, out_path);

@@ -651,6 +651,13 @@ bool CheckKernelLimits(void* stream, Report& report) {
   return true;
 }
 
+std::vector<std::string> ListCases() {
+  std::vector<std::string> out;
+  for (const GnCase& k : GnSmallCases()) out.push_back(k.Spec());
+  for (const LrnCase& k : LrnSmallCases()) out.push_back(k.Spec());
+  return out;
+}
+
 bool RunCorrectness(const Options& opt, void* stream_v, Report& report) {
   (void)opt;
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_v);

@@ -41,6 +41,9 @@ std::string JBool(bool v);
 std::string JObj(const std::vector<std::pair<std::string, std::string>>& fields);
 std::string JArr(const std::vector<std::string>& items);
 
+// The specs of the small correctness cases this build runs (GroupNorm then LRN); no GPU needed.
+std::vector<std::string> ListCases();
+
 // The sections; `stream` is a cudaStream_t. Each returns false when the CUDA context is unusable.
 bool CheckKernelLimits(void* stream, Report& report);
 bool RunCorrectness(const Options& opt, void* stream, Report& report);
