@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -140,7 +141,7 @@ def test_no_cuda_device_exits_3_with_json(real, tmp_path):
     assert data["status"] == "no_cuda_device"
     assert data["reason"].startswith("cudaGetDeviceCount")
     assert data["build"]["built_for"] == f"sm_{ARCH}"
-    assert data["build"]["cuda_runtime"].startswith("13.") or data["build"]["cuda_runtime"][0].isdigit()
+    assert re.fullmatch(r"\d+\.\d+", data["build"]["cuda_runtime"]), data["build"]  # e.g. 13.0
 
 
 @pytest.mark.slow

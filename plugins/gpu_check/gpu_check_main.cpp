@@ -148,7 +148,7 @@ int RunOnDevice(const Options& opt) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const bool pass = report.failed == 0 && !report.context_lost;
   std::printf("%s: %lld checks, %lld failed%s, %.1f s\n", pass ? "PASS" : "FAIL", static_cast<long long>(report.cases),
-              static_cast<long long>(report.failed), report.context_lost ? " (stopped early: CUDA context lost)" : "",
+              static_cast<long long>(report.failed), report.context_lost ? " (stopped early: the CUDA context or the kernels became unusable, see the first failure)" : "",
               secs);
   std::vector<std::string> failures;
   for (const std::string& f : report.failures) failures.push_back(JStr(f));
