@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The README's "Models tried" table from a run of the model-zoo tests (tests/test_zoo.py).
 
-The tests write their figures (per model and check: node counts, errors, rewrites, status, wall
-and CPU seconds) to the JSON file named by NORMDEPLOY_ZOO_JSON. This script runs them with it set
-(or reads an earlier run's file with --json) and prints a Markdown table; --readme FILE also
-replaces the table between the "zoo-table" markers in FILE. A check that failed shows as FAILED
-with its first error line as a footnote.
+The tests write their figures (per model: family, source package and version, wall and CPU
+seconds; per check: node counts, errors, rewrites, status) to the JSON file named by
+NORMDEPLOY_ZOO_JSON. This script runs them with it set (or reads an earlier run's file with
+--json) and prints a Markdown table; --readme FILE also replaces the table between the
+"zoo-table" markers in FILE. A check that failed shows as FAILED with its first error line as a
+footnote.
 
 usage: python scripts/zoo_table.py [--json figures.json] [--readme README.md] [-- pytest args]
 exit code: 0, or 1 when the test run failed (the table is still printed), 2 for bad arguments.
@@ -70,7 +71,7 @@ class Table:
 
     def add(self, name: str, figures: dict[str, Any]) -> None:
         checks = figures.get("checks", {})
-        source = f"{figures.get('package', '?')} {figures.get('version', '')}".strip()
+        source = figures.get("source", "?")
         if "export" in checks:  # a torch model: exported by normdeploy.export
             nodes = self.cell(name, "export", checks, _nodes(checks["export"].get("nodes")))
             parity = self.cell(name, "export", checks, _number(checks["export"].get("parity")))

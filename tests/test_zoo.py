@@ -179,10 +179,11 @@ def recorded(figures: dict[str, dict[str, Any]], name: str, check: str) -> Itera
     entry = figures.setdefault(name, {})
     if name in CASES:
         case = CASES[name]
-        entry.update(family=case.family, package=case.package, version=case.version)
+        entry.update(family=case.family, source=f"{case.package} {case.version}")
     elif name == ORT_UNET:
+        version = importlib.metadata.version
         entry.update(family="UNet2DConditionModel, ONNX Runtime-optimized (opset 17)",
-                     package="onnxruntime.transformers", version=importlib.metadata.version("onnxruntime"))
+                     source=f"diffusers {version('diffusers')}, onnxruntime.transformers {version('onnxruntime')}")
     record: dict[str, Any] = {}
     entry.setdefault("checks", {})[check] = record
     try:
