@@ -12,7 +12,7 @@ from typing import Any, Literal, Mapping, Sequence
 import numpy as np
 
 from ..extras import require
-from .compare import PairResult, RunnerFailure, compare, quiet_polygraphy, run_runners
+from .compare import PairResult, RunnerFailure, compare, output_arrays, quiet_polygraphy, run_runners
 from .errors import ValidateError
 from .inputs import (Feed, InputSpec, check_feed, check_sizes, load_feeds, normalize_shapes, parse_val_range,
                      random_feeds, resolve_shapes)
@@ -221,7 +221,7 @@ def _localize(pair: ModelPair, comparisons: Sequence[PairResult], feeds: Sequenc
 
 
 def _torch_localize(pair: ModelPair, module: Any, comparisons: Sequence[PairResult], feeds: Sequence[Feed],
-                    settings: ToleranceSettings, level: str) -> TorchLocalization | None:
+                    settings: ToleranceSettings, level: str, run_results: Any) -> TorchLocalization | None:
     """Localises a disagreement with PyTorch (at its first failing iteration) in the file as given
     (or, when that agrees, in the converted side), and checks the graph optimizer."""
     failed = next((c for c in comparisons if PYTORCH in (c.runner, c.reference) and not c.passed), None)
@@ -234,7 +234,12 @@ def _torch_localize(pair: ModelPair, module: Any, comparisons: Sequence[PairResu
         sides.reverse()
     if failed.reference == PYTORCH:  # bfloat16: the plain runner did not run
         sides = [s for s in sides if s[3] == CUSTOM]
-    return localize_against_torch(pair, module, feeds[iteration], iteration, settings, level, sides)
+    known = {}  # what the ONNX Runtime runners already produced on that input (not run again)
+    for runner in (CUSTOM, REFERENCE):
+        arrays = {o.name: output_arrays(run_results, runner, o.name) for o in pair.outputs}
+        if all(len(a) > iteration for a in arrays.values()):
+            known[runner] = {name: a[iteration] for name, a in arrays.items()}
+    return localize_against_torch(pair, module, feeds[iteration], iteration, settings, level, sides, known)
 
 
 def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerances: Mapping[str, Tolerance],
@@ -354,7 +359,7 @@ def validate(
         comparisons = compare(run_results, pairs, tolerances, {o.name: o.dtype.name for o in pair.outputs}, verbose=verbose)
         passed = all(c.passed for c in comparisons) and all(i.error is None for i in infos)
         loc = _localize(pair, comparisons, feeds, settings) if localize else None
-        tloc = _torch_localize(pair, module, comparisons, feeds, settings, level) if localize else None
+        tloc = _torch_localize(pair, module, comparisons, feeds, settings, level, run_results) if localize else None
         extra = ("torch",) * (torch_model is not None) + ("tensorrt",) * tensorrt + ("matplotlib",) * html
         report = _report(pair, passed, input_info, tolerances, infos, comparisons, loc, extra, tloc, level)
         out_dir = None

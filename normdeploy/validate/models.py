@@ -148,11 +148,38 @@ def tensor_types(model: Any) -> dict[str, np.dtype]:
     from ..ops import register_schemas
 
     register_schemas()
-    types = dict(value_types(model))
+    types = dict(value_types(_without_big_weights(model)))
     for vi in list(model.graph.input) + list(model.graph.output):
         if vi.type.tensor_type.elem_type:
             types[vi.name] = value_info_spec(vi).dtype
     return types
+
+
+#: Initializers with more elements than this become typed graph inputs for type inference: types
+#: need no weight values (shapes computed from small int tensors such as Reshape's keep theirs).
+BIG_INITIALIZER = 4096
+
+
+def _without_big_weights(model: Any) -> Any:
+    """A copy of `model` whose big initializers are graph inputs of the same type and shape, so
+    shape inference does not serialise hundreds of MB of weights (6 s of a 250 MB model)."""
+    import onnx
+    from onnx import helper
+
+    big = [i for i in model.graph.initializer if int(np.prod(i.dims)) > BIG_INITIALIZER]
+    if not big:
+        return model
+    light = onnx.ModelProto()
+    light.CopyFrom(model)  # a memory copy: far cheaper than serialising
+    graph = light.graph
+    names = {i.name for i in big}
+    kept = [i for i in graph.initializer if i.name not in names]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    declared = {i.name for i in graph.input}
+    graph.input.extend(helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in big
+                       if i.name not in declared)
+    return light
 
 
 def with_outputs(model: Any, names: list[str], types: dict[str, np.dtype]) -> Any:

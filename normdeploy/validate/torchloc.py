@@ -496,9 +496,11 @@ def _relevant_changes(changes: list[GraphChange], row: ModuleRow | None, scope_t
 
 
 def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.ndarray], iteration: int,
-                           settings: ToleranceSettings, level: str, candidates: Sequence[tuple[str, Any, bool, str]]) -> TorchLocalization:
+                           settings: ToleranceSettings, level: str, candidates: Sequence[tuple[str, Any, bool, str]],
+                           known: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> TorchLocalization:
     """candidates: (description, onnx.ModelProto, with our library, runner name), the file as given
-    first; the first one that disagrees with PyTorch at `level` is localised."""
+    first; the first one that disagrees with PyTorch at `level` is localised. known: {runner:
+    {output: array}} the runners already produced on this input at `level` (not run again)."""
     start = time.perf_counter()
     feeds = _feeds(pair, feed)
     output_names = [o.name for o in pair.outputs]
@@ -512,7 +514,9 @@ def localize_against_torch(pair: ModelPair, module: Any, feed: Mapping[str, np.n
         chosen = None
         for description, model, library, runner in candidates:
             types = tensor_types(model)
-            got = _run(model, library, level, feeds)
+            got = dict((known or {}).get(runner) or {})
+            if set(got) != set(output_names):
+                got = _run(model, library, level, feeds)
             passed, worst = _outputs_agree(got, want, settings, types)
             if not passed:
                 chosen = (description, model, library, runner, types, (passed, worst))
