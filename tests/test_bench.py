@@ -174,33 +174,33 @@ def _event(cat: str, name: str, ts: float, dur: float, op: str | None = None) ->
     return event
 
 
-def test_profile_summary_drops_the_warmup_run_and_sums_per_op_type() -> None:
-    events = [
-        _event("Session", "session_initialization", 0, 50),
-        # run 1 (dropped): would make Conv dominate
-        _event("Node", "conv1_kernel_time", 110, 900, "Conv"), _event("Node", "gn1_kernel_time", 1020, 10, "GroupNorm"),
-        _event("Session", "model_run", 100, 1000),
-        # runs 2 and 3
-        _event("Node", "conv1_kernel_time", 2010, 60, "Conv"), _event("Node", "gn1_kernel_time", 2080, 20, "GroupNorm"),
-        _event("Node", "gn2_kernel_time", 2110, 20, "GroupNorm"), _event("Node", "conv1_fence_before", 2005, 5, "Conv"),
-        _event("Session", "model_run", 2000, 200),
-        _event("Node", "conv1_kernel_time", 3010, 100, "Conv"), _event("Node", "gn1_kernel_time", 3120, 10, "GroupNorm"),
-        _event("Node", "gn2_kernel_time", 3140, 10, "GroupNorm"), _event("Node", "relu_kernel_time", 3160, 20, "Relu"),
-        _event("Session", "model_run", 3000, 300),
-    ]
+def test_profile_summary_drops_the_warmup_run_and_takes_each_nodes_median() -> None:
+    def run(start: float, conv: float, gn1: float, gn2: float, relu: float) -> list[dict[str, Any]]:
+        return [_event("Node", "conv1_kernel_time", start + 10, conv, "Conv"),
+                _event("Node", "conv1_fence_before", start + 5, 5, "Conv"),    # not a kernel event
+                _event("Node", "gn1_kernel_time", start + 20, gn1, "GroupNorm"),
+                _event("Node", "gn2_kernel_time", start + 30, gn2, "GroupNorm"),
+                _event("Node", "relu_kernel_time", start + 40, relu, "Relu")]
+
+    events = [_event("Session", "session_initialization", 0, 50),
+              *run(100, 900, 10, 10, 10), _event("Session", "model_run", 100, 1000),      # warm-up: dropped
+              *run(2000, 60, 20, 20, 10), _event("Session", "model_run", 2000, 200),
+              *run(3000, 100, 10, 10, 20), _event("Session", "model_run", 3000, 300),
+              *run(4000, 80, 900, 15, 30), _event("Session", "model_run", 4000, 1000)]     # gn1 preempted once
     prof = summarize(events, CUSTOM, {"GroupNorm"}, skip_runs=1)
-    assert prof.runs == 2
-    # kept kernel time: Conv 160, GroupNorm 60, Relu 20 = 240 us over 2 runs
-    assert prof.kernel_ms_per_run == pytest.approx(0.120)
-    assert prof.wall_ms_per_run == pytest.approx(0.250)
+    assert prof.runs == 3
+    # node medians (us): conv1 80, gn1 20, gn2 15, relu 20 -> 135 us per run; model_run median 300 us
+    assert prof.kernel_ms_per_run == pytest.approx(0.135)
+    assert prof.wall_ms_per_run == pytest.approx(0.300)
     by_op = {o.op_type: o for o in prof.ops}
     assert [o.op_type for o in prof.ops] == ["Conv", "GroupNorm", "Relu"]
-    assert by_op["Conv"].share == pytest.approx(160 / 240) and by_op["Conv"].ms_per_run == pytest.approx(0.080)
-    assert by_op["GroupNorm"].share == pytest.approx(60 / 240) and by_op["GroupNorm"].nodes == 2
+    assert by_op["Conv"].share == pytest.approx(80 / 135) and by_op["Conv"].ms_per_run == pytest.approx(0.080)
+    assert by_op["GroupNorm"].share == pytest.approx(35 / 135) and by_op["GroupNorm"].nodes == 2
     assert by_op["GroupNorm"].normdeploy and not by_op["Conv"].normdeploy
-    assert prof.normdeploy_share == pytest.approx(0.25)
+    assert prof.normdeploy_share == pytest.approx(35 / 135)
+    assert prof.normdeploy_ms_per_run == pytest.approx(0.035)
     with pytest.raises(ValueError, match="holds 1 run"):
-        summarize(events[:5], CUSTOM, set(), skip_runs=1)
+        summarize(events[:7], CUSTOM, set(), skip_runs=1)
 
 
 # ------------------------------------------------------------------------------------------------

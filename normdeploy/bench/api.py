@@ -381,7 +381,7 @@ def bench(
     threads: int | None = None,
     spinning: bool = False,
     profile: bool = True,
-    profile_runs: int = 3,
+    profile_runs: int = 5,
     tensorrt: bool = True,
     report_path: str | os.PathLike[str] | Literal[False] | None = None,
     html: bool = True,

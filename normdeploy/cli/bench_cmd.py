@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "cores)")
     p.add_argument("--spinning", action="store_true", help="let ONNX Runtime's idle threads spin "
                    "(session.intra_op.allow_spinning=1, ONNX Runtime's own default; off here unless given)")
-    p.add_argument("--profile-runs", default="3", metavar="N", help="runs profiled per ONNX Runtime model (default 3, "
+    p.add_argument("--profile-runs", default="5", metavar="N", help="runs profiled per ONNX Runtime model (default 5, "
                    "after one dropped warm-up)")
     p.add_argument("--no-profile", action="store_true", help="skip ONNX Runtime profiling (no op-type time share)")
     p.add_argument("--no-tensorrt", action="store_true", help="do not try TensorRT")
