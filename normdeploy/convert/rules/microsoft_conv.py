@@ -18,9 +18,8 @@ import onnx
 from onnx import AttributeProto, helper
 
 from .microsoft_common import (
-    rewrite,
-    MS_DOMAIN, LeftAlone, Rule, attr, channels_first_input, channels_last_output, check_known_attributes, float_type,
-    node_inputs, node_name, node_outputs, shape_of, static_dim, to_first_perm,
+    LeftAlone, MS_DOMAIN, Rule, attr, channels_first_input, channels_last_output, check_known_attributes,
+    float_type, node_inputs, node_name, node_outputs, rewrite, shape_of, static_dim, to_first_perm,
 )
 
 if TYPE_CHECKING:

@@ -23,9 +23,8 @@ from onnx import AttributeProto, helper
 
 from ...graphs import make_custom_node
 from .microsoft_common import (
-    rewrite,
-    MS_DOMAIN, LeftAlone, Rule, as_type, attr, channels_first_input, channels_last_output, check_known_attributes,
-    dtype_of, finite_nonnegative, float_type, int64s, node_inputs, node_name, node_outputs, shape_of,
+    LeftAlone, MS_DOMAIN, Rule, as_type, attr, channels_first_input, channels_last_output, check_known_attributes,
+    dtype_of, finite_nonnegative, float_type, int64s, node_inputs, node_name, node_outputs, rewrite, shape_of,
     static_dim, used,
 )
 
