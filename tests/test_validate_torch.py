@@ -105,6 +105,30 @@ MODELS = textwrap.dedent("""
         torch.manual_seed(0)
         return TupleNet().eval()
 
+    class Normalize(nn.Module):  # a wrapper calling F.group_norm; the SiLU after it is outside
+        def __init__(self, channels):
+            super().__init__()
+            self.weight = nn.Parameter(torch.linspace(0.5, 1.5, channels))
+            self.bias = nn.Parameter(torch.linspace(-0.5, 0.5, channels))
+
+        def forward(self, x):
+            return F.group_norm(x, 2, self.weight, self.bias)
+
+    class WrappedNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.norm = Normalize(4)
+            self.conv2 = nn.Conv2d(4, 4, 1)
+            self.gn2 = nn.GroupNorm(2, 4)
+
+        def forward(self, x):
+            return self.gn2(self.conv2(F.silu(self.norm(self.conv(x)))))
+
+    def build_wrapped():
+        torch.manual_seed(0)
+        return WrappedNet().eval()
+
     def build_gn_only():
         torch.manual_seed(0)
         return nn.GroupNorm(3, 6).eval()
@@ -134,6 +158,7 @@ def project(tmp_path_factory):
     normdeploy.export(models.build_denoiser(), (torch.randn(2, 4, 6, 6), torch.tensor(7), torch.randn(2, 3, 5)),
                       folder / "denoiser.onnx")
     normdeploy.export(models.build_tuple(), (torch.randn(2, 3, 5, 5),), folder / "tuple.onnx")
+    normdeploy.export(models.build_wrapped(), (torch.randn(2, 3, 6, 6),), folder / "wrapped.onnx")
     yield folder
     sys.path.remove(str(folder))
     sys.modules.pop(MODULE, None)
@@ -197,6 +222,19 @@ def test_fault_in_the_file_is_localised_to_its_module_and_node(in_project, op_ty
     before = [r for r in tl["modules"][:tl["first_row"]] if r["passed"] is not None]
     assert before and all(r["passed"] for r in before)
     assert f"first diverging module: {module}" in result.summary()
+
+
+def test_wrapper_module_around_a_group_norm_with_the_silu_fused_in(in_project):
+    """The SiLU after a wrapper module is fused into its GroupNorm node: the wrapper's output is
+    compared both ways and agrees; the fault planted in the next GroupNorm is found."""
+    model = onnx.load(str(in_project / "wrapped.onnx"))
+    fused = [n for n in model.graph.node if n.op_type == "GroupNorm"][0]
+    assert any(a.name == "activation" and a.s == b"silu" for a in fused.attribute)
+    bad, node = planted(in_project, "wrapped.onnx", "wrapped.eps.onnx", "GroupNorm", 1, "epsilon", 0.5)
+    tl = validate_torch(bad, "build_wrapped").report["torch_localization"]
+    rows = {r["label"]: r for r in tl["modules"]}
+    assert rows["norm: Normalize"]["passed"] is True and rows["norm: Normalize"]["tensor"] == fused.output[0]
+    assert tl["module"] == "gn2: GroupNorm" and [n["name"] for n in tl["nodes"]] == [node.name]
 
 
 def test_report_section_json_and_html_with_the_module_error_plot(in_project, capsys):
