@@ -177,9 +177,7 @@ def _keeps_shape_problem(ctx: RewriteContext, x: str, groups: int, after: onnx.N
         return f"{what}, and X's channel count is not known statically (needed to show C == num_groups={groups})"
     if channels != groups:
         return f"{what}, and X has C={channels} channels, not num_groups={groups} (the grouped view has another shape)"
-    if is_op(after, "Reshape"):
-        return None  # a Reshape of a tensor that already has X's shape: it stays after our node
-    return None
+    return None  # the grouped view is X's shape; a Reshape after it, if any, stays after our node
 
 
 def _affine_operand(ctx: RewriteContext, name: str, x: str, rank: int | None, groups: int,
