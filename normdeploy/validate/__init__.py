@@ -8,8 +8,9 @@
 Modules: models (the custom/reference pair), inputs (shapes and data), tolerances (defaults per
 dtype), runners (ORT and PyTorch runners for polygraphy), trt (TensorRT probe and runner), compare
 (Comparator run and statistics), localize (first diverging node), torchloc (where the ONNX model
-leaves PyTorch: capture (forward hooks), scopes (the torch exporter's node metadata), ortopt (ONNX
-Runtime's optimization levels and optimized graph)), report (JSON and text), html (page with
+leaves PyTorch: capture (forward hooks), scopes (the torch exporter's node metadata), torchmatch
+(module calls against ONNX tensors), torchresult (what it found), ortopt (ONNX Runtime's
+optimization levels and optimized graph)), report (JSON and text), html (page with
 plots), progress (progress bar), api (validate()).
 """
 
