@@ -471,3 +471,66 @@ def test_skip_layer_norm_left_alone_below_opset_17_and_when_training_outputs_are
         converted, report = convert_model(m, "standard")
         assert [n.op_type for n in converted.graph.node] == ["SkipLayerNormalization"]
         assert reason in report.skipped[0].reason, report.summary()
+
+
+# ---- random mutations of contrib nodes: never a crash, never a file ONNX Runtime cannot load ----
+
+_MUTANT_VALUES = (0, 1, 2, -1, 3, 1.5, "x", [1, 2], [1.0], b"y")
+_MUTANT_ATTRIBUTES = ("groups", "activation", "channels_last", "epsilon", "pads", "group", "strides", "other")
+
+
+def _mutant_base(kind: str, rnd) -> onnx.ModelProto:
+    if kind in ("GroupNorm", "SkipGroupNorm"):
+        skip = rnd.choice(["full", "broadcast", "nc"]) if kind == "SkipGroupNorm" else None
+        m, _, _ = gn_model(channels_last=rnd.choice([0, 1]), activation=rnd.choice([0, 1]), elem=rnd.choice([F32, F16]),
+                           wrapped=rnd.random() < 0.5, skip=skip, bias=rnd.random() < 0.5, s_out=rnd.random() < 0.5)
+        return m
+    if kind == "NhwcConv":
+        return model([helper.make_node(kind, ["X", "W"], ["Y"], domain=MS, kernel_shape=[3, 3])],
+                     [vi("X", F32, [1, 5, 5, 2])], [vi("Y", F32, [1, "h", "w", "c"])],
+                     [("W", np.ones((4, 3, 3, 2), np.float32))])
+    inputs = {"BiasAdd": ["X", "b", "X"], "BiasSplitGelu": ["X", "b"], "SkipLayerNormalization": ["X", "X", "b"]}[kind]
+    out = [1, 4, 3] if kind == "BiasSplitGelu" else [1, 4, 6]
+    return model([helper.make_node(kind, inputs, ["Y"], domain=MS)], [vi("X", F32, [1, 4, 6])], [vi("Y", F32, out)],
+                 [("b", np.ones(6, np.float32))])
+
+
+def test_random_mutations_never_crash() -> None:
+    import random
+
+    rnd = random.Random(11)
+    outcomes: Counter = Counter()
+    for _ in range(60):
+        kind = rnd.choice(["GroupNorm", "SkipGroupNorm", "NhwcConv", "BiasAdd", "BiasSplitGelu",
+                           "SkipLayerNormalization"])
+        m = _mutant_base(kind, rnd)
+        node = next(n for n in m.graph.node if n.domain == MS)
+        for _ in range(rnd.randint(0, 2)):
+            roll = rnd.random()
+            if roll < 0.4 and node.attribute:
+                name = rnd.choice(list(node.attribute)).name
+                kept = [a for a in node.attribute if a.name != name]
+                del node.attribute[:]
+                node.attribute.extend(kept + [helper.make_attribute(name, rnd.choice(_MUTANT_VALUES))])
+            elif roll < 0.6 and not any(a.name in _MUTANT_ATTRIBUTES[-3:] for a in node.attribute):
+                name = rnd.choice(_MUTANT_ATTRIBUTES[-3:])
+                node.attribute.append(helper.make_attribute(name, rnd.choice(_MUTANT_VALUES)))
+            elif roll < 0.8:
+                node.input[rnd.randrange(len(node.input))] = rnd.choice(["", node.input[0], node.input[-1]])
+            elif len(node.input) > 1:
+                del node.input[-1]
+        for to in ("custom", "standard"):
+            try:
+                converted, report = convert_model(m, to)
+            except ConvertError as exc:  # the input itself is refused (e.g. a broken graph): fine
+                assert str(exc)
+                outcomes["refused"] += 1
+                continue
+            if any(n.domain == MS for n in converted.graph.node):
+                assert report.skipped and all(s.reason for s in report.skipped)
+                outcomes["left alone"] += 1
+            else:
+                onnx.checker.check_model(converted)
+                make_session(converted)  # loads: a rewrite never writes a file ONNX Runtime rejects
+                outcomes["rewritten"] += 1
+    assert outcomes["left alone"] and outcomes["rewritten"], outcomes
