@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import onnx
+import onnx.numpy_helper
 
 from .conversion import ConvertReport, checked_save, convert_model
 from .graph_rewrite import attribute
@@ -443,8 +445,9 @@ def _down_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
             node.op_type, node.name = "Identity", original.name
             node.input.append(x)
             node.output.append(y)
-    del work.opset_import[:]
     current = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    splits = _take_splits(work.graph) if current >= 18 > opset else []
+    del work.opset_import[:]
     work.opset_import.append(onnx.helper.make_opsetid("", current))
     try:
         lowered = version_converter.convert_version(work, opset)
@@ -460,6 +463,74 @@ def _down_convert(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
             if len(kept) != len(node.attribute):
                 del node.attribute[:]
                 node.attribute.extend(kept)
+    for split in splits:
+        _put_split_back(lowered.graph, split, _split_sizes(model.graph, split))
+    if splits:  # the converter inferred shapes through the stand-ins: keep the exporter's own
+        names = {o for n in lowered.graph.node for o in n.output}
+        del lowered.graph.value_info[:]
+        lowered.graph.value_info.extend(vi for vi in model.graph.value_info if vi.name in names)
     if stand_ins:
         lowered.opset_import.append(onnx.helper.make_opsetid(DOMAIN, VERSION))
     return lowered
+
+
+def _take_splits(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """Stands in for the default-domain Split nodes while onnx's version converter runs (it has
+    no Split 18 -> 17 adapter; torch.chunk makes them, e.g. in GEGLU and attention): one
+    Identity per output, and the outputs' value infos dropped (their shapes differ from X's)."""
+    taken = [n for n in graph.node if n.op_type == "Split" and n.domain in ("", "ai.onnx")]
+    if not taken:
+        return []
+    outputs = {o for n in taken for o in n.output}
+    nodes: list[onnx.NodeProto] = []
+    for node in graph.node:
+        if node.op_type == "Split" and node.domain in ("", "ai.onnx"):
+            nodes.extend(onnx.helper.make_node("Identity", [node.input[0]], [o]) for o in node.output if o)
+        else:
+            nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    kept = [vi for vi in graph.value_info if vi.name not in outputs]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+    return taken
+
+
+def _split_sizes(graph: onnx.GraphProto, node: onnx.NodeProto) -> list[int] | None:
+    """The chunk sizes of a Split-18 with num_outputs (ceil-sized, the last one smaller) when the
+    split axis has a known size; None when it has not (then Split-13's equal parts are used)."""
+    count = next((a.i for a in node.attribute if a.name == "num_outputs"), 0)
+    if not count or (len(node.input) > 1 and node.input[1]):
+        return None
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        if vi.name == node.input[0] and vi.type.tensor_type.HasField("shape"):
+            dims = vi.type.tensor_type.shape.dim
+            dim = dims[axis % len(dims)] if dims else None
+            if dim is not None and dim.HasField("dim_value"):
+                size = dim.dim_value
+                step = -(-size // count)
+                return [min(step, size - i * step) for i in range(count)]
+    return None
+
+
+def _put_split_back(graph: onnx.GraphProto, node: onnx.NodeProto, sizes: list[int] | None) -> None:
+    """Replaces a Split's Identity stand-ins by the Split as Split-13 (explicit sizes as an
+    initializer, or equal parts)."""
+    lowered = onnx.NodeProto()
+    lowered.CopyFrom(node)
+    del lowered.attribute[:]
+    lowered.attribute.extend(a for a in node.attribute if a.name != "num_outputs")
+    if sizes is not None:
+        name = f"{node.name or node.output[0]}_split_sizes"
+        graph.initializer.append(onnx.numpy_helper.from_array(np.asarray(sizes, dtype=np.int64), name))
+        del lowered.input[1:]
+        lowered.input.append(name)
+    outputs = {o for o in node.output if o}
+    nodes = list(graph.node)
+    stand_ins = [i for i, n in enumerate(nodes) if n.op_type == "Identity" and n.output[0] in outputs]
+    at = stand_ins[0] if stand_ins else len(nodes)
+    nodes = [n for i, n in enumerate(nodes) if i not in set(stand_ins)]
+    nodes.insert(at, lowered)
+    del graph.node[:]
+    graph.node.extend(nodes)

@@ -302,3 +302,33 @@ def test_input_names_match_torch_onnx_for_nested_inputs(tmp_path):
     assert [i.name for i in result.model.graph.input] == torch_names
     feed = dict(zip(torch_names, (x.numpy() for x in t)))
     _close(normdeploy.make_session(result.path).run(None, feed)[0], Nested()(*args, **kwargs))
+
+
+def test_opset_17_lowers_split_from_chunk(tmp_path):
+    """torch.chunk exports as Split-18 (num_outputs), which onnx's version converter cannot
+    lower: even and uneven chunks (8 channels in 3: 3, 3, 2) must still come out at opset 17."""
+    class Chunks(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gn = torch.nn.GroupNorm(2, 8)
+
+        def forward(self, x):
+            a, b = self.gn(x).chunk(2, dim=1)
+            p, q, r = x.chunk(3, dim=1)
+            return a * F.gelu(b), torch.cat([r, q, p], dim=1).mean((2, 3))
+
+    net = Chunks().eval()
+    result = normdeploy.export(net, (torch.randn(1, 8, 4, 5),), tmp_path / "c17.onnx", opset=17,
+                               dynamic_axes={"x": {0: "batch", 2: "height"}})
+    assert next(o.version for o in result.model.opset_import if o.domain == "") == 17
+    from normdeploy.ops import register_schemas
+
+    register_schemas()
+    onnx.checker.check_model(onnx.load(str(result.path)), full_check=True)
+    splits = [n for n in result.model.graph.node if n.op_type == "Split"]
+    assert splits and not [a for n in splits for a in n.attribute if a.name == "num_outputs"]
+    x = torch.randn(3, 8, 6, 5)
+    got = normdeploy.make_session(result.path).run(None, {"x": x.numpy()})
+    with torch.no_grad():
+        for g, w in zip(got, net(x)):
+            _close(g, w)
