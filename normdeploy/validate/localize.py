@@ -79,7 +79,7 @@ def _attributes(node: Any) -> dict[str, Any]:
             if isinstance(v, (int, float, str))}
 
 
-def _stats(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:
+def tensor_stats(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:
     a, b = got.astype(np.float64), want.astype(np.float64)
     if a.shape != b.shape:
         nan = float("nan")
@@ -136,7 +136,7 @@ def localize(pair: ModelPair, feed: Mapping[str, np.ndarray], iteration: int, to
         for name in node.output:
             if name not in checks and name in custom and name in ref:
                 tol = tolerances.for_tensor(types[name])
-                stats = _stats(custom[name], ref[name], tol.atol, tol.rtol)
+                stats = tensor_stats(custom[name], ref[name], tol.atol, tol.rtol)
                 checks[name] = TensorCheck(name, node.name or node.output[0], node.op_type, tuple(custom[name].shape),
                                            tol.atol, tol.rtol, **stats)
                 result.checks.append(checks[name])

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..runtime import run_arrays
 from .capture import capture
-from .localize import _stats
+from .localize import tensor_stats
 from .models import ModelPair, tensor_types, with_outputs
 from .ortopt import OPT_LEVELS, GraphChange, graph_changes, optimized_graph, session_at
 from .runners import call_arguments, name_outputs, to_carrier
@@ -63,7 +63,7 @@ def _outputs_agree(got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray]
     passed, worst = True, 0.0
     for name, expected in want.items():
         tol = settings.for_output(name, types.get(name, np.dtype(np.float32)))
-        stats = _stats(got[name], expected, tol.atol, tol.rtol)
+        stats = tensor_stats(got[name], expected, tol.atol, tol.rtol)
         passed = passed and stats["passed"]
         worst = max(worst, stats["max_abs"]) if not math.isnan(stats["max_abs"]) else math.inf
     return passed, worst

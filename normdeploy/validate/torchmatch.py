@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .capture import Capture, ModuleCall
-from .localize import _stats
+from .localize import tensor_stats
 from .ortopt import node_attributes
 from .scopes import ScopeCall, consumers_of, merge, module_calls, node_scopes, producer, set_boundaries
 from .tolerances import ToleranceSettings
@@ -39,7 +39,7 @@ def _pick(names: Sequence[str], values: Mapping[str, np.ndarray], shape: tuple[i
 
 def _check(got: np.ndarray, want: np.ndarray, settings: ToleranceSettings, dtype: Any) -> tuple[dict[str, Any], Any]:
     tol = settings.for_tensor(dtype)
-    return _stats(got, want, tol.atol, tol.rtol), tol
+    return tensor_stats(got, want, tol.atol, tol.rtol), tol
 
 
 class _Matcher:
