@@ -141,7 +141,8 @@ def _row_text(row: dict[str, Any], first: bool) -> str:
     result = "-" if row["passed"] is None else ("pass" if row["passed"] else "FAIL")
     inputs = "-" if row.get("inputs_max_abs") is None else _g(row["inputs_max_abs"])
     mark = ">" if first else " "
-    return (f"  {mark} {row['label'][:34]:<34} {(row['tensor'] or '-')[:18]:<18} {_g(row['max_abs']) if row['passed'] is not None else '-':>9} "
+    label = row["label"] if len(row["label"]) <= 34 else "..." + row["label"][-31:]  # keep the class
+    return (f"  {mark} {label:<34} {(row['tensor'] or '-')[:18]:<18} {_g(row['max_abs']) if row['passed'] is not None else '-':>9} "
             f"{inputs:>9}  {result}" + (f"  ({row['note'][:60]})" if row.get("note") else ""))
 
 
