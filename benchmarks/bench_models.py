@@ -82,13 +82,17 @@ def _ms(row: dict[str, Any], runner: str) -> str:
 
 
 def _ratio(row: dict[str, Any], runner: str) -> str:
-    value = row.get(runner, {}).get("speedup_vs_baseline")
-    return f"{value:.2f}x" if value is not None else "n/a"
+    """Median paired speed-up and its quartiles, e.g. 1.49x (1.21-1.62)."""
+    entry = row.get(runner, {})
+    if entry.get("speedup_vs_baseline") is None:
+        return "n/a"
+    return (f"{entry['speedup_vs_baseline']:.2f}x ({entry['speedup_paired_q1']:.2f}-"
+            f"{entry['speedup_paired_q3']:.2f})")
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     header = (f"{'recipe':<24} {'input':<14} {'normdeploy nodes':<32} {'ORT+nd ms':>10} {'ORT std ms':>11} "
-              f"{'torch ms':>9} {'nd vs std':>10} {'torch vs std':>13} {'nd share':>9}  top ops (ORT+nd)")
+              f"{'torch ms':>9} {'ORT+nd vs std':>19} {'torch vs std':>19} {'nd share':>9}  top ops (ORT+nd)")
     lines = [header]
     for row in rows:
         nodes = ", ".join(f"{k} x{v}" for k, v in row["normdeploy_nodes"].items())
@@ -96,8 +100,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         top = ", ".join(f"{op} {100 * s:.0f}%" for op, s in row.get("top_ops", []))
         lines.append(f"{row['recipe']:<24} {'x'.join(map(str, row['input_shape'])):<14} {nodes:<32} "
                      f"{_ms(row, 'onnxruntime+normdeploy'):>10} {_ms(row, 'onnxruntime-standard'):>11} "
-                     f"{_ms(row, 'pytorch-cpu'):>9} {_ratio(row, 'onnxruntime+normdeploy'):>10} "
-                     f"{_ratio(row, 'pytorch-cpu'):>13} {share:>9}  {top}" + ("" if row["passed"] else "  FAILED"))
+                     f"{_ms(row, 'pytorch-cpu'):>9} {_ratio(row, 'onnxruntime+normdeploy'):>19} "
+                     f"{_ratio(row, 'pytorch-cpu'):>19} {share:>9}  {top}" + ("" if row["passed"] else "  FAILED"))
     return "\n".join(lines)
 
 
@@ -136,8 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {spec}: {rows[-1]['bench_s']:.1f} s", flush=True)
     print()
     print(table(rows))
-    print("\nnd share: time in the normdeploy nodes / kernel time of a run of the ONNX Runtime + normdeploy model "
-          "(ONNX Runtime profiler); speed-up = ORT std ms / runner ms")
+    print("\nvs std: ORT std ms / runner ms per interleaved repeat, median (q1-q3); nd share: time in the normdeploy "
+          "nodes / kernel time of a run of the ORT + normdeploy model (ONNX Runtime profiler)")
     load_end = _load()
     if load_start:
         print(f"load average (1 min) {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end, on {threads} thread(s)")
