@@ -70,8 +70,6 @@ inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   return *p != nullptr ? cudaSuccess : cudaErrorMemoryAllocation;
 }
 inline cudaError_t cudaFree(void* p) { std::free(p); return cudaSuccess; }
-inline cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
-inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) { return cudaFree(p); }
 inline void NdEmulatedFault(void* dst, size_t bytes) {
   static const char* mode = std::getenv("ND_GPU_CHECK_FAULT");
   static unsigned long long copies = 0;

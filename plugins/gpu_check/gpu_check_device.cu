@@ -169,7 +169,7 @@ Status DigestDevice(const void* p, int64_t bytes, void* stream, uint64_t& digest
   if (bytes % 2 != 0) return MakeError("nd_gpu_check: digest of an odd byte count ", bytes);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
   unsigned long long* d_out = nullptr;
-  ND_CUDA_CHECK("nd_gpu_check", cudaMallocAsync(reinterpret_cast<void**>(&d_out), sizeof(*d_out), s));
+  ND_CUDA_CHECK("nd_gpu_check", cudaMalloc(reinterpret_cast<void**>(&d_out), sizeof(*d_out)));  // plain: no pools
   Status st = Status::Ok();
   unsigned long long host = 0;
   auto run = [&]() -> Status {
@@ -182,7 +182,7 @@ Status DigestDevice(const void* p, int64_t bytes, void* stream, uint64_t& digest
     return Status::Ok();
   };
   st = run();
-  const cudaError_t freed = cudaFreeAsync(d_out, s);
+  const cudaError_t freed = cudaFree(d_out);
   ND_RETURN_IF_ERROR(st);
   ND_CUDA_CHECK("nd_gpu_check", freed);
   digest = host;
