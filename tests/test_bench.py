@@ -457,3 +457,25 @@ def test_cli_registers_bench(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "--spinning" in out and "speed-up = baseline ms / runner ms in the same interleaved repeat" in out
     assert sys.modules["normdeploy.cli.bench_cmd"]
+
+
+def test_bench_models_script_on_one_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_models", root / "benchmarks" / "bench_models.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(trt_probe, "probe", lambda: trt_probe.TrtProbe(False, "no GPU: test double"))
+    code = script.main(["--quick", "--recipes", "alexnet_lrn:build_even", "--threads", "1",
+                        "--json", str(tmp_path / "models.json"), "--out", str(tmp_path / "models")])
+    assert code == 0
+    (row,) = json.loads((tmp_path / "models.json").read_text())["rows"]
+    assert row["recipe"] == "alexnet_lrn:build_even" and row["normdeploy_nodes"] == {"LocalResponseNorm": 2}
+    assert row["baseline"] == REFERENCE and row[REFERENCE]["speedup_vs_baseline"] == 1.0
+    assert row[CUSTOM]["median_ms"] > 0 and row[PYTORCH]["median_ms"] > 0
+    assert 0 < row["normdeploy_share"] < 1 and Path(row["report"]).is_file()
+    out = capsys.readouterr().out
+    assert "alexnet_lrn:build_even" in out and "LocalResponseNorm x2" in out
