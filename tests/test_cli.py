@@ -78,8 +78,8 @@ def test_export_inspect_convert_round_trip(project, capsys):
     x = np.random.default_rng(0).standard_normal((3, 3, 6, 7)).astype(np.float32)
     import onnxruntime as ort
 
-    plain = ort.InferenceSession(str(std), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
-    custom = normdeploy.make_session(back).run(None, {"input": x})[0]
+    plain = ort.InferenceSession(str(std), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    custom = normdeploy.make_session(back).run(None, {"x": x})[0]
     np.testing.assert_allclose(plain, custom, rtol=1e-5, atol=1e-6)
 
 

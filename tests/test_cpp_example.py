@@ -45,7 +45,8 @@ def runner(tmp_path_factory) -> Path:
 def test_cpp_example_matches_python(runner, tmp_path):
     net = GnLrnNet(4).eval()
     model = tmp_path / "net.onnx"
-    normdeploy.export(net, (torch.randn(1, 3, 6, 7),), model, dynamic_axes={"input": {0: "batch", 2: "h", 3: "w"}})
+    normdeploy.export(net, (torch.randn(1, 3, 6, 7),), model, input_names=["input"],
+                      dynamic_axes={"input": {0: "batch", 2: "h", 3: "w"}})
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 11)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     out = subprocess.run([str(runner), str(model), "--library", normdeploy.library_path(), "--input",
@@ -62,7 +63,7 @@ def test_cpp_example_matches_python(runner, tmp_path):
 def test_cpp_example_random_inputs_and_errors(runner, tmp_path):
     net = GnLrnNet(5).eval()
     model = tmp_path / "net.onnx"
-    normdeploy.export(net, (torch.randn(1, 3, 6, 7),), model, dynamic_axes={"input": {0: "batch"}})
+    normdeploy.export(net, (torch.randn(1, 3, 6, 7),), model, input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     ok = subprocess.run([str(runner), str(model), "--library", normdeploy.library_path(), "--shape",
                          "input=3x3x6x7", "--seed", "4"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "shape [3, 8, 6, 7]" in ok.stdout, ok.stderr

@@ -44,8 +44,8 @@ def tiny(tmp_path_factory):
     dynamic = str(d / "dynamic.onnx")
     static = str(d / "static.onnx")
     x = torch.randn(2, 3, 8, 8)
-    normdeploy.export(model, (x,), dynamic, dynamic_axes={"input": {0: "batch"}})
-    normdeploy.export(model, (x,), static)
+    normdeploy.export(model, (x,), dynamic, input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    normdeploy.export(model, (x,), static, input_names=["input"])
     return model, dynamic, static
 
 
