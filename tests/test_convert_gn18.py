@@ -265,3 +265,16 @@ def test_checker_policy_for_models_checked_from_the_written_file(tmp_path, monke
     with pytest.raises(ConvertError, match="not written: the result fails onnx.checker"):
         convert_io.save_converted(model, broken, dst)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gn18_with_a_huge_declared_channel_count_converts_without_allocating():
+    """C = 2**40 declared: the per-channel values are not stored (that would be 4 TiB); the run-time
+    expansion is used, so the initializers stay as small as the input's."""
+    node = helper.make_node("GroupNormalization", ["X", "s", "b"], ["Y"], name="gn", num_groups=2)
+    dims = [1, 2**40, 2, 2]
+    inits = [numpy_helper.from_array(np.ones(2, np.float32), "s"), numpy_helper.from_array(np.zeros(2, np.float32), "b")]
+    model = _model([node], [_vi("X", dims)], [_vi("Y", dims)], inits)
+    custom, report = convert_model(model)
+    assert report.counts == {"GroupNormalization-18 (per-channel scale/bias computed at run time)": 1}, report.summary()
+    assert max(int(np.prod(i.dims)) for i in custom.graph.initializer) <= 2
+    assert custom.ByteSize() < 4096

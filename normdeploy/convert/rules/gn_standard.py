@@ -1,8 +1,9 @@
 """GroupNormalization-21 (scale/bias per channel) and -18 (per group) -> our GroupNorm.
 
 GroupNormalization-18's scale/bias hold one value per group; our op takes one per channel. Constant
-values with a static C are expanded here (np.repeat); otherwise (scale/bias computed or graph
-inputs, or C dynamic) a small subgraph expands them at run time from Shape(X):
+values with a static C (up to MAX_EXPANDED_CHANNELS) are expanded here (np.repeat); otherwise
+(scale/bias computed or graph inputs, C dynamic, or a C too large to store expanded) a small
+subgraph expands them at run time from Shape(X):
     Unsqueeze(scale, [1]) -> Expand([1, C / G]) -> Reshape([-1])      (G,) -> (G, C/G) -> (C,)
 so channel c gets the value of its group c // (C / G), as GroupNormalization-18 defines."""
 
@@ -62,11 +63,7 @@ def apply(ctx: RewriteContext, node: onnx.NodeProto) -> bool:
                 ctx.skip(pattern, node, problem)
                 return False
         s, b = ctx.g.constant(scale), ctx.g.constant(bias)
-        if s is not None and b is not None and channels is not None:
-            if channels > MAX_EXPANDED_CHANNELS:
-                ctx.skip(pattern, node, f"C={channels} is more than {MAX_EXPANDED_CHANNELS} channels to expand "
-                         f"scale/bias to")
-                return False
+        if s is not None and b is not None and channels is not None and channels <= MAX_EXPANDED_CHANNELS:
             repeat = channels // groups
             scale = ctx.g.add_initializer(scale, np.repeat(s.reshape(-1), repeat))
             bias = ctx.g.add_initializer(bias, np.repeat(b.reshape(-1), repeat))
