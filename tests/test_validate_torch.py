@@ -464,3 +464,42 @@ def test_bad_ort_opt_level_is_a_usage_error(in_project, capsys):
     assert not (in_project / "unused").exists()
     with pytest.raises(ValidateError, match="ort_opt_level 3"):
         validate("net.onnx", ort_opt_level=3, report_dir=False)
+
+
+def test_outputs_named_as_export_names_them(tmp_path):
+    """A tuple with a None entry, a nested dict and a key that clashes with an input name: the
+    PyTorch runner maps them to the names normdeploy.export gives (None dropped, keys joined with
+    '_', 'out_' in front of a clashing key), whatever order the ONNX outputs are in."""
+    import torch
+
+    import normdeploy
+
+    class Outputs(torch.nn.Module):
+        def forward(self, sample):
+            return {"sample": sample * 2, "extra": {"first": sample + 1, "skipped": None}}, None, sample - 1
+
+    x = torch.randn(2, 3)
+    path = tmp_path / "outputs.onnx"
+    normdeploy.export(Outputs(), (x,), path)
+    import onnx
+
+    names = [o.name for o in onnx.load(str(path)).graph.output]
+    # export's documented naming: 'output_' + the key path from a tuple position, None dropped
+    expected = {"output_0_sample": x * 2, "output_0_extra_first": x + 1, "output_2": x - 1}
+    assert sorted(names) == sorted(expected)
+    named = name_outputs(Outputs()(x), list(reversed(names)))
+    assert list(named) == list(reversed(names))
+    for name, value in named.items():
+        np.testing.assert_array_equal(value, expected[name].numpy())
+
+    class Clash(torch.nn.Module):  # a key equal to an input name: export writes 'out_sample'
+        def forward(self, sample):
+            return {"other": sample + 1, "sample": sample * 3}
+
+    clash = tmp_path / "clash.onnx"
+    normdeploy.export(Clash(), (x,), clash)
+    names = [o.name for o in onnx.load(str(clash)).graph.output]
+    assert sorted(names) == ["other", "out_sample"]
+    named = name_outputs(Clash()(x), ["out_sample", "other"])
+    np.testing.assert_array_equal(named["out_sample"], (x * 3).numpy())
+    np.testing.assert_array_equal(named["other"], (x + 1).numpy())

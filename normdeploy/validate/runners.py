@@ -70,8 +70,9 @@ class OrtRunner(OnnxrtRunner):
 
 def flatten_outputs(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     """(key path, leaf) pairs of a module's result: tuples/lists by position, dicts (and
-    dict-like model outputs) by key in their order, dataclasses by field (None fields dropped, as
-    torch.export drops them); a nested key path joins keys with '.'."""
+    dict-like model outputs) by key in their order, dataclasses by field; None entries are dropped
+    everywhere (as torch.export and normdeploy.export drop them); a nested key path joins keys with
+    '_', as normdeploy.export names its outputs."""
     import dataclasses
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type) and not isinstance(value, Mapping):
@@ -79,10 +80,10 @@ def flatten_outputs(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
                  if getattr(value, f.name) is not None}
     if isinstance(value, Mapping):
         return [pair for key, item in value.items() if item is not None
-                for pair in flatten_outputs(item, f"{prefix}.{key}" if prefix else str(key))]
+                for pair in flatten_outputs(item, f"{prefix}_{key}" if prefix else str(key))]
     if isinstance(value, (list, tuple)):
-        return [pair for index, item in enumerate(value)
-                for pair in flatten_outputs(item, f"{prefix}.{index}" if prefix else str(index))]
+        return [pair for index, item in enumerate(value) if item is not None
+                for pair in flatten_outputs(item, f"{prefix}_{index}" if prefix else str(index))]
     return [(prefix, value)]
 
 
@@ -137,10 +138,29 @@ def name_outputs(result: Any, output_names: Sequence[str]) -> "OrderedDict[str, 
         raise ValidateError(f"{PYTORCH}: the module returned {len(flat)} tensor(s), but the ONNX model has "
                             f"{len(output_names)} output(s) {list(output_names)}")
     keys = [k for k, _ in flat]
-    if set(keys) == set(output_names) and len(set(keys)) == len(keys):
+    if len(set(keys)) == len(keys):
         by_key = dict(flat)
-        return OrderedDict((name, to_numpy(by_key[name])) for name in output_names)
+        # normdeploy.export names a keyed output by its key, with 'out_' in front when an input
+        # already has that name (the UNet's 'sample' -> 'out_sample')
+        matched = {name: _output_key(name, by_key) for name in output_names}
+        if all(key is not None for key in matched.values()) and len(set(matched.values())) == len(keys):
+            return OrderedDict((name, to_numpy(by_key[key])) for name, key in matched.items())  # type: ignore[index]
     return OrderedDict((name, to_numpy(t)) for name, (_, t) in zip(output_names, flat))
+
+
+def _output_key(name: str, keys: Mapping[str, Any]) -> str | None:
+    """The key path among `keys` that normdeploy.export would have named `name`: the path itself,
+    'output_' + the path where it starts at a tuple position, and 'out_' in front of either when
+    it clashed with an input name."""
+    while True:
+        if name in keys:
+            return name
+        positional = name.removeprefix("output_")
+        if positional != name and positional[:1].isdigit() and positional in keys:
+            return positional
+        if not name.startswith("out_"):
+            return None
+        name = name[len("out_"):]
 
 
 class TorchCpuRunner(BaseRunner):
