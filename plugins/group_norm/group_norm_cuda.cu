@@ -3,7 +3,7 @@
 // layer for the tests (plugins/simt_tests/), so the host logic below is tested too.
 //
 // Strategy (GroupNormCudaWorkspaceSize and GroupNormCuda use the same rule):
-//   one-pass  when a group (Cg*S elements of x) fits kOnePassMaxBytes of shared memory (48 KiB):
+//   one-pass  when a group (Cg*S elements of x) fits kOnePassMaxBytes of shared memory (48 KiB less 128 B for the static scratch):
 //             1 launch, 1 read + 1 write, no workspace.
 //   split     otherwise: GroupNormPartialKernel, GroupNormFinalizeKernel, GroupNormApplyKernel: 2 reads + 1 write,
 //             workspace = 12 bytes per (n, g, chunk of kChunk elements) + 8 per (n, g).

@@ -41,14 +41,16 @@
 #define ND_GN_ITEMS 16
 #endif
 #endif
-// Largest group (bytes of x) the one-pass kernel keeps in shared memory. 48 KiB is the dynamic
-// shared memory every architecture grants without an opt-in; the CPU layer uses less so that
-// small test tensors reach the split path under the automatic choice too.
+// Largest group (bytes of x) the one-pass kernel keeps in shared memory. Every architecture
+// grants 48 KiB of shared memory per block without an opt-in, static and dynamic together: the
+// kernels' static `scratch` (kWarps floats) takes part of it, so the dynamic budget is 48 KiB less
+// a 128-byte reserve (a group of exactly 48 KiB would fail to launch). The CPU layer uses less so
+// that small test tensors reach the split path under the automatic choice too.
 #ifndef ND_GN_ONEPASS_BYTES
 #if ND_SIMT_CPU
 #define ND_GN_ONEPASS_BYTES (4 * 1024)
 #else
-#define ND_GN_ONEPASS_BYTES (48 * 1024)
+#define ND_GN_ONEPASS_BYTES (48 * 1024 - 128)
 #endif
 #endif
 
@@ -63,6 +65,8 @@ constexpr int64_t kOnePassMaxBytes = ND_GN_ONEPASS_BYTES;
 static_assert(kThreads % 32 == 0 && kThreads >= 32 && kThreads <= 1024, "whole warps, <= 1024");
 static_assert(kWarps <= 32, "the cross-warp step reduces in one warp");
 static_assert(kItems % 8 == 0, "kItems must hold whole packs of every vector width");
+static_assert(kOnePassMaxBytes + kWarps * static_cast<int64_t>(sizeof(float)) <= 48 * 1024,
+              "one-pass dynamic shared memory plus the static scratch must fit the 48 KiB granted without opt-in");
 
 enum : int { kNCHW = 0, kNHWC = 1 };
 
@@ -203,8 +207,8 @@ __device__ __forceinline__ Moments Merge(Moments a, Moments b) {
 // GroupNormOnePassKernel: the whole group in shared memory, one read of x and one write of y.
 //   grid  : N*G blocks (blockIdx.x = n*G + g), 1-D so up to 2^31-1 groups.
 //   block : kThreads (256 on GPU) threads; thread t handles packs t, t+kThreads, ... of the group.
-//   dynamic shared memory: Cg*S elements of T (<= kOnePassMaxBytes = 48 KiB).
-//   chosen: when Cg*S*sizeof(T) <= 48 KiB (GroupNormCuda's automatic rule; monotonic in the
+//   dynamic shared memory: Cg*S elements of T (<= kOnePassMaxBytes = 48 KiB - 128 B).
+//   chosen: when Cg*S*sizeof(T) <= kOnePassMaxBytes (GroupNormCuda's automatic rule; monotonic in the
 //           shape so that a workspace sized at the largest shape fits every smaller one).
 //   steps : load packs -> smem while summing (x - K); block sum -> mean; sum of squared
 //           deviations from smem -> variance; normalize from smem -> y.
