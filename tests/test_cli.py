@@ -167,3 +167,22 @@ def test_console_script_and_module_entry_points():
     assert out.returncode == 0 and out.stdout.strip() == f"normdeploy {normdeploy.__version__}"
     out = subprocess.run([sys.executable, "-P", "-m", "normdeploy", "convert"], capture_output=True, text=True)
     assert out.returncode == 2 and "the following arguments are required" in out.stderr
+
+
+def test_negative_value_range_is_one_argument():
+    """`--val-range -2,-1` is the option's value, not a second option (argparse alone refuses it)."""
+    from normdeploy.cli.main import join_negative_values
+
+    assert join_negative_values(["validate", "m.onnx", "--val-range", "-2,-1", "--atol", "-1"]) == \
+        ["validate", "m.onnx", "--val-range=-2,-1", "--atol=-1"]
+    assert join_negative_values(["validate", "m.onnx", "--val-range", "x:-2,-1"]) == \
+        ["validate", "m.onnx", "--val-range", "x:-2,-1"]
+    assert join_negative_values(["validate", "--no-html", "-h"]) == ["validate", "--no-html", "-h"]
+    args = main_parser_args(["validate", "m.onnx", "--val-range", "-2,-1"])
+    assert args.val_range == ["-2,-1"]
+
+
+def main_parser_args(argv):
+    from normdeploy.cli.main import build_parser, join_negative_values
+
+    return build_parser().parse_args(join_negative_values(argv))

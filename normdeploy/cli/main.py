@@ -49,9 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose value may start with '-' (a range of negative numbers); argparse would take
+#: `--val-range -2,-1` for two options, so such a pair is joined into `--val-range=-2,-1` first.
+NEGATIVE_VALUE_OPTIONS = frozenset({"--val-range", "--atol", "--rtol"})
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--val-range -2,-1` -> `--val-range=-2,-1` (only for NEGATIVE_VALUE_OPTIONS and a value that
+    starts with a minus sign and a digit or a dot)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        following = argv[i + 1] if i + 1 < len(argv) else ""
+        if token in NEGATIVE_VALUE_OPTIONS and len(following) > 1 and following[0] == "-" and following[1] in "0123456789.":
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(list(sys.argv[1:] if argv is None else argv)))
     from ..conversion import ConvertError
 
     try:
