@@ -409,6 +409,34 @@ def test_bench_with_torch_and_npz_inputs(tmp_path: Path, monkeypatch: pytest.Mon
     assert report["settings"]["torch_threads"] == 1
 
 
+def test_bench_bfloat16_makes_pytorch_the_named_baseline(tmp_path: Path) -> None:
+    """Plain ONNX Runtime has no bfloat16 InstanceNormalization: PyTorch becomes the baseline, and
+    the report says so by name."""
+    import torch
+
+    from normdeploy.graphs import single_op_model
+
+    model = single_op_model("GroupNorm", ("N", 6, "H", "W"), "bfloat16", {"num_groups": 3, "epsilon": 1e-5},
+                            extra_inputs=[("scale", (6,), "bfloat16"), ("bias", (6,), "bfloat16")])
+    path = tmp_path / "bf16.onnx"
+    onnx.save(model, path)
+
+    class Net(torch.nn.Module):
+        def forward(self, x: Any, scale: Any, bias: Any) -> Any:
+            return torch.nn.functional.group_norm(x, 3, scale, bias, 1e-5)
+
+    net = Net()
+    result = bench(path, torch_model=net, input_shapes=["X:2x6x5x7"], report_path=False, profile=False,
+                   tensorrt=False, **FAST)
+    assert result.passed, result.summary()
+    assert result.report["baseline"] == PYTORCH
+    entries = {e["runner"]: e for e in result.report["runners"]}
+    assert "cannot load the standard model, so pytorch-cpu is the baseline" in entries[REFERENCE]["skipped"]
+    assert entries[PYTORCH]["role"] == "baseline" and entries[PYTORCH]["speedup_vs_baseline"] == 1.0
+    assert entries[CUSTOM]["timed"] and result.ratios[CUSTOM].baseline == PYTORCH
+    assert "speed-up = pytorch-cpu ms / runner ms" in result.summary()
+
+
 # ------------------------------------------------------------------------------------------------
 # bad input: exit 2, one line naming the problem
 
