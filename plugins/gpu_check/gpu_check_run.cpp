@@ -322,11 +322,13 @@ std::vector<GnShape> GnSmallShapes() {
       // tests/test_cuda_kernels_cpu.py GN_SHAPES (spatial dims flattened)
       {2, 6, 7, 3}, {3, 16, 5, 4}, {2, 32, 9, 4}, {2, 12, 1, 12}, {3, 10, 1, 1}, {0, 8, 4, 2},
       {1, 40, 33, 5}, {2, 18, 67, 3}, {1, 24, 131, 2},
-      // the GPU constants: 256 threads, 4096-element split chunks, 48 KiB one-pass budget
+      // the GPU constants: 256 threads, 4096-element split chunks, one-pass budget 48 KiB - 128 B
       {2, 20, 9, 5},       // Cg = 4: NHWC vectorized for float32, scalar for 16-bit types
       {2, 8, 1536, 2},     // Cg*S = 6144: 1.5 split chunks
-      {1, 4, 6144, 2},     // Cg*S = 12288: float32 group exactly 48 KiB (one-pass boundary)
-      {1, 4, 12288, 2},    // Cg*S = 24576: float16/bfloat16 group exactly 48 KiB
+      {1, 4, 6128, 2},     // Cg*S = 12256: float32 group exactly at the one-pass budget (49024 B)
+      {1, 4, 12256, 2},    // Cg*S = 24512: float16/bfloat16 group exactly at the budget
+      {1, 4, 6144, 2},     // Cg*S = 12288: float32 group of 48 KiB: split (the static scratch shares the 48 KiB)
+      {1, 4, 12288, 2},    // Cg*S = 24576: float16/bfloat16 group of 48 KiB: split
       {2, 6, 12289, 3},    // Cg*S = 24578: split only, 7 chunks with a 2-element tail
       {1, 64, 4099, 1},    // G = 1, 262336 elements: 65 chunks (several per finalize lane)
       {70000, 4, 3, 2},    // 140000 groups: a grid wider than 65535 blocks
