@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 from .common import EXIT_FAILED, EXIT_OK, CliError
+from .model_args import add_model_arguments, add_random_input_arguments, parse_int, parse_nonnegative
 
 EPILOG = """\
 runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
@@ -33,18 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "equivalent (the baseline), PyTorch eager and TensorRT, interleaved; show the time share per op\n"
                     "type (ONNX Runtime's profiler); write bench.json and bench.html.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="the ONNX file (with normdeploy nodes, or standard ops to convert)")
-    p.add_argument("--reference", metavar="STD.onnx", help="a standard-op model to time as the baseline instead of "
-                   "converting the model")
-    p.add_argument("--torch", metavar="MODULE:FACTORY", help="also time this PyTorch model (eager, CPU; the factory is "
-                   "called with no arguments; the current folder is importable)")
-    p.add_argument("--weights", metavar="CKPT", help="state_dict checkpoint for --torch (torch.load(weights_only=True))")
-    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME:]DIMS",
-                   help="shape of an input, e.g. input:1x3x224x224 (repeatable); dynamic dims default to 2 for the "
-                        "batch axis and 32, 48, ... for the others")
-    p.add_argument("--seed", default="1", metavar="N", help="seed of the random inputs (default 1)")
-    p.add_argument("--val-range", action="append", default=[], metavar="[NAME:]LOW,HIGH",
-                   help="value range of the random inputs (default 0,1; repeatable per input)")
+    add_model_arguments(p, reference_help="a standard-op model to time as the baseline instead of converting the "
+                        "model", torch_help="also time this PyTorch model (eager, CPU)")
+    add_random_input_arguments(p, seed_help="seed of the random inputs (default 1)")
     p.add_argument("--load-inputs", metavar="FILE", help="time these inputs instead of random ones: .npz (one array "
                    "per input name) or polygraphy JSON (the first feed dict)")
     p.add_argument("--warmup", default="3", metavar="N", help="untimed calls per runner before timing (default 3)")
@@ -66,26 +57,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _int(text: str, option: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r}: expected an integer") from None
-    if value < minimum:
-        raise CliError(f"{option} {text!r}: must be >= {minimum}")
-    return value
-
-
-def _float(text: str, option: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r}: expected a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise CliError(f"{option} {text!r}: must be a finite number >= 0")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from ..bench import BenchError, bench
 
@@ -97,15 +68,15 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights,
             input_shapes=args.input_shape,
             inputs=args.load_inputs,
-            seed=_int(args.seed, "--seed", 0),
+            seed=parse_int(args.seed, "--seed", 0),
             val_range=args.val_range or (0.0, 1.0),
-            warmup=_int(args.warmup, "--warmup", 0),
-            repeats=_int(args.repeats, "--repeats", 1),
-            min_repeat_ms=_float(args.min_repeat_ms, "--min-repeat-ms"),
-            threads=None if args.threads is None else _int(args.threads, "--threads", 1),
+            warmup=parse_int(args.warmup, "--warmup", 0),
+            repeats=parse_int(args.repeats, "--repeats", 1),
+            min_repeat_ms=parse_nonnegative(args.min_repeat_ms, "--min-repeat-ms"),
+            threads=None if args.threads is None else parse_int(args.threads, "--threads", 1),
             spinning=args.spinning,
             profile=not args.no_profile,
-            profile_runs=_int(args.profile_runs, "--profile-runs", 1),
+            profile_runs=parse_int(args.profile_runs, "--profile-runs", 1),
             tensorrt=not args.no_tensorrt,
             report_path=args.json,
             html=not args.no_html,

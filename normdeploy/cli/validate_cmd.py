@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .common import EXIT_FAILED, EXIT_OK, CliError
+from .model_args import add_model_arguments, add_random_input_arguments, parse_int
 
 EPILOG = """\
 runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
@@ -34,18 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "TensorRT when available) through polygraphy's Comparator, compare every output, localise the\n"
                     "first diverging node on a mismatch, and write report.json and report.html.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="the ONNX file (with normdeploy nodes, or standard ops to convert)")
-    p.add_argument("--reference", metavar="STD.onnx", help="a standard-op model to use as the reference instead of "
-                   "converting the model")
-    p.add_argument("--torch", metavar="MODULE:FACTORY", help="also run this PyTorch model on the CPU (the factory is "
-                   "called with no arguments; the current folder is importable)")
-    p.add_argument("--weights", metavar="CKPT", help="state_dict checkpoint for --torch (torch.load(weights_only=True))")
-    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME:]DIMS",
-                   help="shape of an input, e.g. input:1x3x224x224 (repeatable); dynamic dims default to 2 for the "
-                        "batch axis and 32, 48, ... for the others")
-    p.add_argument("--seed", default="1", metavar="N", help="seed of the random inputs (iteration i uses seed + i; default 1)")
-    p.add_argument("--val-range", action="append", default=[], metavar="[NAME:]LOW,HIGH",
-                   help="value range of the random inputs (default 0,1; repeatable per input)")
+    add_model_arguments(p, reference_help="a standard-op model to use as the reference instead of converting the "
+                        "model", torch_help="also run this PyTorch model on the CPU")
+    add_random_input_arguments(p, seed_help="seed of the random inputs (iteration i uses seed + i; default 1)")
     p.add_argument("--iterations", default="1", metavar="N", help="number of random inputs to compare (default 1)")
     p.add_argument("--load-inputs", action="append", default=[], metavar="FILE",
                    help="use these inputs instead of random ones: .npz (one iteration, one array per input name) "
@@ -69,16 +61,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _int(text: str, option: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise CliError(f"{option} {text!r}: expected an integer") from None
-    if value < minimum:
-        raise CliError(f"{option} {text!r}: must be >= {minimum}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     from ..validate import ValidateError, validate
     from ..validate.tolerances import parse_specs
@@ -91,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights,
             input_shapes=args.input_shape,
             inputs=args.load_inputs or None,
-            seed=_int(args.seed, "--seed", 0),
+            seed=parse_int(args.seed, "--seed", 0),
             val_range=args.val_range or (0.0, 1.0),
-            iterations=_int(args.iterations, "--iterations", 1),
+            iterations=parse_int(args.iterations, "--iterations", 1),
             atol=parse_specs(args.atol, "--atol"),
             rtol=parse_specs(args.rtol, "--rtol"),
             report_dir=args.report_dir,
