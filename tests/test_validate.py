@@ -308,6 +308,22 @@ def test_dynamic_shapes_defaults_and_overrides(in_project):
         validate("net.onnx", input_shapes={"image": (1, 3, 4, 9)}, report_dir=False)
 
 
+def test_value_ranges_forms_shared_by_validate_and_bench():
+    """One (low, high) for all inputs whichever way it is given; per-input ranges keep '' for the others."""
+    from normdeploy.validate.inputs import range_json, value_ranges
+
+    assert value_ranges((0, 2)) == value_ranges(["0,2"]) == (0.0, 2.0)
+    assert value_ranges([]) == (0.0, 1.0)
+    both = value_ranges(["-3,-2", "input:-1,1"])
+    assert both == {"": (-3.0, -2.0), "input": (-1.0, 1.0)}
+    assert range_json(both) == {"*": [-3.0, -2.0], "input": [-1.0, 1.0]}
+    assert range_json(value_ranges({"input": (4, 5)})) == {"input": [4.0, 5.0]}
+    with pytest.raises(ValidateError, match=r"val_range \[1\]: expected \(low, high\)"):
+        value_ranges([1])
+    with pytest.raises(ValidateError, match="need finite low <= high"):
+        value_ranges({"input": (0, float("inf"))})
+
+
 def test_load_inputs_npz_and_polygraphy_json(in_project):
     from polygraphy.json import save_json
 

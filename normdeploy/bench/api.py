@@ -17,8 +17,8 @@ import numpy as np
 
 from ..validate.compare import quiet_polygraphy
 from ..validate.errors import ValidateError
-from ..validate.inputs import (Feed, check_feed, check_sizes, load_feeds, normalize_shapes, parse_val_range,
-                               random_feeds, resolve_shapes)
+from ..validate.arguments import check_int
+from ..validate.inputs import Feed, check_feed, load_feeds, random_inputs, range_json
 from ..validate.models import ModelPair, load_pair
 from ..validate.progress import Progress
 from .errors import BenchError
@@ -85,30 +85,6 @@ class BenchResult:
         return summary_text(self.report)
 
 
-def _int(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BenchError(f"{what}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _ranges(val_range: Any) -> Any:
-    """(low, high), {input: (low, high)} or CLI strings ['0,1', 'X:-1,1'] -> polygraphy's form."""
-    if isinstance(val_range, (list, tuple)) and val_range and all(isinstance(v, str) for v in val_range):
-        ranges = parse_val_range(list(val_range))
-        return ranges[""] if list(ranges) == [""] else (ranges or (0.0, 1.0))
-    items = {str(k): v for k, v in val_range.items()} if isinstance(val_range, Mapping) else {"": val_range}
-    out = {}
-    for name, value in items.items():
-        try:
-            low, high = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise BenchError(f"val_range {value!r}: expected (low, high)") from None
-        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-            raise BenchError(f"val_range {value!r}: need finite low <= high")
-        out[name] = (low, high)
-    return out[""] if list(out) == [""] else out
-
-
 def _feed(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range: Any) -> tuple[Feed, dict[str, Any]]:
     """One feed: the first of the --load-inputs files, or random data (polygraphy's DataLoader)."""
     specs = pair.inputs
@@ -130,17 +106,9 @@ def _feed(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range:
                 notes.append(f"{source} holds {len(feeds)} iterations: the first is timed")
         info: dict[str, Any] = {"source": "file", "file": source, "notes": notes}
     else:
-        overrides = normalize_shapes(input_shapes, specs)
-        try:
-            shapes, notes = resolve_shapes(specs, overrides)
-            check_sizes(specs, shapes)
-        except ValidateError as exc:
-            raise BenchError(f"model {pair.label}: {exc}") from exc
-        ranges = _ranges(val_range)
-        feed = random_feeds(specs, shapes, seed=seed, val_range=ranges, iterations=1)[0]
-        info = {"source": "random", "seed": seed,
-                "val_range": {k or "*": list(v) for k, v in ranges.items()} if isinstance(ranges, Mapping) else list(ranges),
-                "notes": notes}
+        feeds, ranges, notes = random_inputs(specs, pair.label, input_shapes, seed, val_range, 1)
+        feed = feeds[0]
+        info = {"source": "random", "seed": seed, "val_range": range_json(ranges), "notes": notes}
     info["shapes"] = {s.name: list(feed[s.name].shape) for s in specs}
     info["dtypes"] = {s.name: s.dtype.name for s in specs}
     return feed, info
@@ -405,11 +373,11 @@ def bench(
     as .html; False writes nothing). `clock`: the timer (seconds), replaceable in tests.
     Raises BenchError for bad arguments or input.
     """
-    seed = _int(seed, "--seed", 0)
-    warmup = _int(warmup, "--warmup", 0)
-    repeats = _int(repeats, "--repeats", 1)
-    profile_runs = _int(profile_runs, "--profile-runs", 1)
-    threads = default_threads() if threads is None else _int(threads, "--threads", 1)
+    seed = check_int(seed, "--seed", 0, BenchError)
+    warmup = check_int(warmup, "--warmup", 0, BenchError)
+    repeats = check_int(repeats, "--repeats", 1, BenchError)
+    profile_runs = check_int(profile_runs, "--profile-runs", 1, BenchError)
+    threads = default_threads() if threads is None else check_int(threads, "--threads", 1, BenchError)
     if isinstance(min_repeat_ms, bool) or not isinstance(min_repeat_ms, (int, float)) or \
             not math.isfinite(min_repeat_ms) or min_repeat_ms < 0:
         raise BenchError(f"--min-repeat-ms: expected a finite number >= 0, got {min_repeat_ms!r}")

@@ -14,8 +14,8 @@ import numpy as np
 from ..extras import require
 from .compare import PairResult, RunnerFailure, compare, output_arrays, quiet_polygraphy, run_runners
 from .errors import ValidateError
-from .inputs import (Feed, InputSpec, check_feed, check_sizes, load_feeds, normalize_shapes, parse_val_range,
-                     random_feeds, resolve_shapes)
+from .arguments import check_int
+from .inputs import Feed, InputSpec, check_feed, load_feeds, random_inputs, range_json
 from .localize import Localization, localize as localize_divergence
 from .models import ModelPair, load_pair
 from .ortopt import DEFAULT_OPT_LEVEL, OPT_LEVELS, check_level
@@ -47,12 +47,6 @@ class ValidationResult:
         return summary_text(self.report)
 
 
-def _check_int(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValidateError(f"{what}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _feeds(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range: Any,
            iterations: int) -> tuple[list[Feed], dict[str, Any]]:
     specs = pair.inputs
@@ -76,47 +70,14 @@ def _feeds(pair: ModelPair, inputs: Any, input_shapes: Any, seed: int, val_range
                 files.append(f"inputs[{index}] (in memory)")
         info = {"source": "files", "files": files, "iterations": len(feeds), "notes": notes}
     else:
-        overrides = normalize_shapes(input_shapes, specs)
-        try:  # what the model declares (negative or huge dims): name the model
-            shapes, notes = resolve_shapes(specs, overrides)
-            check_sizes(specs, shapes)
-        except ValidateError as exc:
-            raise ValidateError(f"model {pair.label}: {exc}") from exc
-        ranges = _ranges(val_range)
-        feeds = random_feeds(specs, shapes, seed=seed, val_range=ranges, iterations=iterations)
-        info = {"source": "random", "files": [], "seed": seed, "val_range": _range_json(ranges),
+        feeds, ranges, notes = random_inputs(specs, pair.label, input_shapes, seed, val_range, iterations)
+        info = {"source": "random", "files": [], "seed": seed, "val_range": range_json(ranges),
                 "iterations": iterations, "notes": notes}
     info["shapes"] = {s.name: list(feeds[0][s.name].shape) for s in specs}
     varying = {s.name for s in specs if len({f[s.name].shape for f in feeds}) > 1}
     if varying:
         info["notes"].append(f"shapes vary across iterations for {sorted(varying)}; 'shapes' lists the first")
     return feeds, info
-
-
-def _ranges(val_range: Any) -> Any:
-    """(low, high), {input: (low, high)} or CLI strings ['0,1', 'X:-1,1'] -> polygraphy's form."""
-    if isinstance(val_range, Mapping):
-        items = {str(k): v for k, v in val_range.items()}
-    elif isinstance(val_range, (list, tuple)) and all(isinstance(v, str) for v in val_range):
-        return parse_val_range(list(val_range)) or (0.0, 1.0)
-    else:
-        items = {"": val_range}
-    ranges = {}
-    for name, value in items.items():
-        try:
-            low, high = (float(v) for v in value)
-        except (TypeError, ValueError):
-            raise ValidateError(f"val_range {value!r}: expected (low, high)") from None
-        if not (np.isfinite(low) and np.isfinite(high)) or low > high:
-            raise ValidateError(f"val_range {value!r}: need finite low <= high")
-        ranges[name] = (low, high)
-    return ranges[""] if list(ranges) == [""] else ranges
-
-
-def _range_json(ranges: Any) -> Any:
-    if isinstance(ranges, Mapping):
-        return {k or "*": list(v) for k, v in ranges.items()}
-    return list(ranges)
 
 
 def _shape_ranges(feeds: Sequence[Feed], specs: Sequence[InputSpec]) -> dict[str, tuple[tuple[int, ...], ...]]:
@@ -340,8 +301,8 @@ def validate(
     """
     if torch_model is not None:
         require("torch", "normdeploy validate --torch")
-    seed = _check_int(seed, "seed", 0)
-    iterations = _check_int(iterations, "iterations", 1)
+    seed = check_int(seed, "seed", 0)
+    iterations = check_int(iterations, "iterations", 1)
     level = check_level(ort_opt_level)
     if report_dir is not None and report_dir is not False:
         _check_report_dir(Path(report_dir))  # before the run, not after it

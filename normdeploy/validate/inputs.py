@@ -224,6 +224,48 @@ def parse_val_range(texts: Sequence[str]) -> dict[str, tuple[float, float]]:
     return ranges
 
 
+def value_ranges(val_range: Any) -> tuple[float, float] | dict[str, tuple[float, float]]:
+    """(low, high), {input: (low, high)} or CLI strings ['0,1', 'X:-1,1'] -> polygraphy's form:
+    one (low, high) for every input, or {input: (low, high)} where '' is every other input.
+    An empty sequence is the default (0, 1)."""
+    if isinstance(val_range, (list, tuple)) and all(isinstance(v, str) for v in val_range):
+        parsed = parse_val_range(list(val_range))
+        return parsed[""] if list(parsed) == [""] else (parsed or (0.0, 1.0))
+    items = {str(k): v for k, v in val_range.items()} if isinstance(val_range, Mapping) else {"": val_range}
+    ranges = {}
+    for name, value in items.items():
+        try:
+            low, high = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ValidateError(f"val_range {value!r}: expected (low, high)") from None
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise ValidateError(f"val_range {value!r}: need finite low <= high")
+        ranges[name] = (low, high)
+    return ranges[""] if list(ranges) == [""] else ranges
+
+
+def range_json(ranges: tuple[float, float] | Mapping[str, tuple[float, float]]) -> Any:
+    """value_ranges()'s result for a report: [low, high] or {input: [low, high]} ('*': the others)."""
+    if isinstance(ranges, Mapping):
+        return {k or "*": list(v) for k, v in ranges.items()}
+    return list(ranges)
+
+
+def random_inputs(specs: Sequence[InputSpec], label: str, input_shapes: Any, seed: int, val_range: Any,
+                  iterations: int) -> tuple[list[Feed], tuple[float, float] | dict[str, tuple[float, float]], list[str]]:
+    """Random feeds for the model `label`: the shapes given (`input_shapes`, checked against the
+    model) with defaults for the other dynamic dims, refused when too large; also the value ranges
+    used (value_ranges()) and notes on the defaults chosen."""
+    overrides = normalize_shapes(input_shapes, specs)
+    try:  # what the model declares (negative or huge dims): name the model
+        shapes, notes = resolve_shapes(specs, overrides)
+        check_sizes(specs, shapes)
+    except ValidateError as exc:
+        raise ValidateError(f"model {label}: {exc}") from exc
+    ranges = value_ranges(val_range)
+    return random_feeds(specs, shapes, seed=seed, val_range=ranges, iterations=iterations), ranges, notes
+
+
 def _round_bf16(array: np.ndarray) -> np.ndarray:
     import ml_dtypes
 
