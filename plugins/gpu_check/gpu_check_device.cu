@@ -143,24 +143,24 @@ Status LrnRun(const LrnLaunch& l, void* stream) {
   return normdeploy::LrnCuda(p, stream);
 }
 
+namespace {
+
+template <typename T>
+Status LaunchFill(void* p, int64_t count, uint64_t seed, float mean, float stddev, cudaStream_t s) {
+  ND_CUDA_CHECK("nd_gpu_check", simt::LaunchOn(s, dim3(GridFor(count, kFillThreads)), dim3(kFillThreads), 0,
+                                               FillKernel<T>, static_cast<T*>(p), count, seed, mean, stddev));
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status FillDevice(void* p, DType t, int64_t count, uint64_t seed, float mean, float stddev, void* stream) {
   if (count == 0) return Status::Ok();
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  const unsigned grid = GridFor(count, kFillThreads);
-  const dim3 block(kFillThreads);
   switch (t) {
-    case DType::kFloat32:
-      ND_CUDA_CHECK("nd_gpu_check", simt::LaunchOn(s, dim3(grid), block, 0, FillKernel<float>, static_cast<float*>(p),
-                                                   count, seed, mean, stddev));
-      break;
-    case DType::kFloat16:
-      ND_CUDA_CHECK("nd_gpu_check", simt::LaunchOn(s, dim3(grid), block, 0, FillKernel<__half>,
-                                                   static_cast<__half*>(p), count, seed, mean, stddev));
-      break;
-    case DType::kBFloat16:
-      ND_CUDA_CHECK("nd_gpu_check", simt::LaunchOn(s, dim3(grid), block, 0, FillKernel<__nv_bfloat16>,
-                                                   static_cast<__nv_bfloat16*>(p), count, seed, mean, stddev));
-      break;
+    case DType::kFloat32: return LaunchFill<float>(p, count, seed, mean, stddev, s);
+    case DType::kFloat16: return LaunchFill<__half>(p, count, seed, mean, stddev, s);
+    case DType::kBFloat16: return LaunchFill<__nv_bfloat16>(p, count, seed, mean, stddev, s);
   }
   return Status::Ok();
 }

@@ -141,39 +141,39 @@ void MakeGnData(const GnCase& k, GnData& d) {
   }
 }
 
-// Logical NCHW <-> the device layout.
-void ToLayout(const GnCase& k, const std::vector<double>& logical, std::vector<double>& phys) {
-  phys.resize(logical.size());
+// Logical NCHW -> the device layout (to_device) or back.
+void Relayout(const GnCase& k, const std::vector<double>& from, std::vector<double>& to, bool to_device) {
+  to.resize(from.size());
   if (k.layout == Layout::kNCHW) {
-    phys = logical;
+    to = from;
     return;
   }
   for (int64_t n = 0; n < k.n; ++n)
     for (int64_t c = 0; c < k.c; ++c)
-      for (int64_t s = 0; s < k.s; ++s) phys[(n * k.s + s) * k.c + c] = logical[(n * k.c + c) * k.s + s];
+      for (int64_t s = 0; s < k.s; ++s) {
+        const int64_t logical = (n * k.c + c) * k.s + s, phys = (n * k.s + s) * k.c + c;
+        to[to_device ? phys : logical] = from[to_device ? logical : phys];
+      }
+}
+void ToLayout(const GnCase& k, const std::vector<double>& logical, std::vector<double>& phys) {
+  Relayout(k, logical, phys, true);
 }
 void FromLayout(const GnCase& k, const std::vector<double>& phys, std::vector<double>& logical) {
-  logical.resize(phys.size());
-  if (k.layout == Layout::kNCHW) {
-    logical = phys;
-    return;
-  }
-  for (int64_t n = 0; n < k.n; ++n)
-    for (int64_t c = 0; c < k.c; ++c)
-      for (int64_t s = 0; s < k.s; ++s) logical[(n * k.c + c) * k.s + s] = phys[(n * k.s + s) * k.c + c];
+  Relayout(k, phys, logical, false);
 }
 
-Status Upload(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+// A synchronous copy between host and device (nothing for 0 bytes).
+Status Copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
   if (bytes == 0) return Status::Ok();
-  GC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+  GC_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
   GC_CHECK(cudaStreamSynchronize(s));
   return Status::Ok();
 }
+Status Upload(void* dst, const void* src, size_t bytes, cudaStream_t s) {
+  return Copy(dst, src, bytes, cudaMemcpyHostToDevice, s);
+}
 Status Download(void* dst, const void* src, size_t bytes, cudaStream_t s) {
-  if (bytes == 0) return Status::Ok();
-  GC_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
-  GC_CHECK(cudaStreamSynchronize(s));
-  return Status::Ok();
+  return Copy(dst, src, bytes, cudaMemcpyDeviceToHost, s);
 }
 
 // Device copies of the affine parameters of a case (or nulls).
@@ -217,6 +217,35 @@ GnLaunch MakeLaunch(const GnCase& k, const void* x, void* y, const DevAffine& a)
   return l;
 }
 
+LrnLaunch MakeLrnLaunch(const LrnCase& k, const void* x, void* y) {
+  LrnLaunch l;
+  l.x = x;
+  l.y = y;
+  l.dtype = k.dtype;
+  l.n = k.n;
+  l.c = k.c;
+  l.s = k.s;
+  l.size = k.size;
+  l.alpha = k.alpha;
+  l.beta = k.beta;
+  l.bias = k.bias;
+  l.pytorch_window = k.pytorch_window;
+  return l;
+}
+
+// Runs `launch` twice into dy (+ off), NaN-filled before each run, and reads each output back.
+Status RunTwice(const std::function<Status()>& launch, char* dy, size_t off, size_t bytes, cudaStream_t stream,
+                std::vector<unsigned char> (&out)[2]) {
+  for (int r = 0; r < 2; ++r) {
+    out[r].resize(bytes);
+    GC_CHECK(cudaMemsetAsync(dy, 0xff, bytes + 16, stream));  // NaN in every dtype
+    ND_RETURN_IF_ERROR(launch());
+    GC_CHECK(cudaStreamSynchronize(stream));
+    ND_RETURN_IF_ERROR(Download(out[r].data(), dy + off, bytes, stream));
+  }
+  return Status::Ok();
+}
+
 // ---- one small GroupNorm case: whole output against the reference, run twice ----
 Status RunGnSmall(const GnCase& k, cudaStream_t stream, Comparison& cmp, std::string& used_name, bool& deterministic,
                   std::string& note) {
@@ -242,14 +271,9 @@ Status RunGnSmall(const GnCase& k, cudaStream_t stream, Comparison& cmp, std::st
   ND_RETURN_IF_ERROR(GnPlan(launch, planned, ws));
   ND_RETURN_IF_ERROR(dws.Alloc(ws));
 
-  std::vector<unsigned char> out[2] = {std::vector<unsigned char>(bytes), std::vector<unsigned char>(bytes)};
+  std::vector<unsigned char> out[2];
   int used = -1;
-  for (int r = 0; r < 2; ++r) {
-    GC_CHECK(cudaMemsetAsync(dy.get(), 0xff, bytes + 16, stream));  // NaN in every dtype
-    ND_RETURN_IF_ERROR(GnRun(launch, dws.get(), stream, used));
-    GC_CHECK(cudaStreamSynchronize(stream));
-    ND_RETURN_IF_ERROR(Download(out[r].data(), dy.get() + off, bytes, stream));
-  }
+  ND_RETURN_IF_ERROR(RunTwice([&] { return GnRun(launch, dws.get(), stream, used); }, dy.get(), off, bytes, stream, out));
   used_name = StrategyName(used);
   deterministic = bytes == 0 || std::memcmp(out[0].data(), out[1].data(), bytes) == 0;
   const int want = k.strategy == kAuto ? ExpectedAuto(k) : k.strategy;
@@ -286,25 +310,9 @@ Status RunLrnSmall(const LrnCase& k, cudaStream_t stream, Comparison& cmp, bool&
   ND_RETURN_IF_ERROR(dx.Alloc(bytes + 16));
   ND_RETURN_IF_ERROR(dy.Alloc(bytes + 16));
   ND_RETURN_IF_ERROR(Upload(dx.get(), raw.data(), bytes, stream));
-  LrnLaunch l;
-  l.x = dx.get();
-  l.y = dy.get();
-  l.dtype = k.dtype;
-  l.n = k.n;
-  l.c = k.c;
-  l.s = k.s;
-  l.size = k.size;
-  l.alpha = k.alpha;
-  l.beta = k.beta;
-  l.bias = k.bias;
-  l.pytorch_window = k.pytorch_window;
-  std::vector<unsigned char> out[2] = {std::vector<unsigned char>(bytes), std::vector<unsigned char>(bytes)};
-  for (int r = 0; r < 2; ++r) {
-    GC_CHECK(cudaMemsetAsync(dy.get(), 0xff, bytes + 16, stream));
-    ND_RETURN_IF_ERROR(LrnRun(l, stream));
-    GC_CHECK(cudaStreamSynchronize(stream));
-    ND_RETURN_IF_ERROR(Download(out[r].data(), dy.get(), bytes, stream));
-  }
+  const LrnLaunch l = MakeLrnLaunch(k, dx.get(), dy.get());
+  std::vector<unsigned char> out[2];
+  ND_RETURN_IF_ERROR(RunTwice([&] { return LrnRun(l, stream); }, dy.get(), 0, bytes, stream, out));
   deterministic = bytes == 0 || std::memcmp(out[0].data(), out[1].data(), bytes) == 0;
   StorageToDouble(k.dtype, out[0].data(), k.Elems(), y.data());
   LrnRef(x.data(), k.n, k.c, k.s, k.size, k.alpha, k.beta, k.bias, k.pytorch_window, ref.data());
@@ -442,6 +450,14 @@ std::vector<LrnCase> LrnSmallCases() {
   return cases;
 }
 
+// The failures of a case that ran: the strategy note, a mismatch, a rerun that differs.
+void FailChecks(Report& report, const std::string& spec, const Comparison& cmp, bool deterministic,
+                const std::string& note) {
+  if (!note.empty()) report.Fail(spec + ": " + note);
+  if (!cmp.ok) report.Fail(spec + ": " + Mismatch(cmp));
+  if (!deterministic) report.Fail(spec + ": two runs gave different bits");
+}
+
 // Records one case; returns false when the context is gone.
 bool Record(Report& report, const std::string& spec, const Status& st, const Comparison& cmp, const std::string& used,
             bool deterministic, const std::string& note, std::vector<std::string>& sink) {
@@ -457,9 +473,7 @@ bool Record(Report& report, const std::string& spec, const Status& st, const Com
     }
     return true;
   }
-  if (!note.empty()) report.Fail(spec + ": " + note);
-  if (!cmp.ok) report.Fail(spec + ": " + Mismatch(cmp));
-  if (!deterministic) report.Fail(spec + ": two runs gave different bits");
+  FailChecks(report, spec, cmp, deterministic, note);
   return true;
 }
 
@@ -551,6 +565,20 @@ Status FreeMemory(size_t& free_bytes, size_t& total_bytes) {
 }
 
 std::string GiB(double bytes) { return Fmt("%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0)); }
+
+// Whether `need` bytes of device memory are free; if not, the case is reported as skipped.
+Status EnoughMemory(const std::string& spec, size_t need, Report& report, bool& enough) {
+  size_t free_b = 0, total_b = 0;
+  ND_RETURN_IF_ERROR(FreeMemory(free_b, total_b));
+  enough = need <= free_b;
+  if (!enough) {
+    const std::string why = spec + ": skipped, needs " + GiB(static_cast<double>(need)) + " of device memory, " +
+                            GiB(static_cast<double>(free_b)) + " free";
+    std::printf("  %s\n", why.c_str());
+    report.skipped.push_back(JStr(why));
+  }
+  return Status::Ok();
+}
 
 // Elapsed milliseconds of one enqueue on the stream.
 Status TimeOnce(const std::function<Status()>& launch, cudaStream_t s, double& ms) {
@@ -704,16 +732,10 @@ Status RunLargeGn(const GnCase& k, cudaStream_t stream, Report& report, bool& ra
   int planned = kAuto;
   size_t ws = 0;
   ND_RETURN_IF_ERROR(GnPlan(probe, planned, ws));
-  size_t free_b = 0, total_b = 0;
-  ND_RETURN_IF_ERROR(FreeMemory(free_b, total_b));
   const size_t need = 2 * bytes + ws + (size_t{512} << 20);
-  if (need > free_b) {
-    const std::string why = k.Spec() + ": skipped, needs " + GiB(static_cast<double>(need)) + " of device memory, " +
-                            GiB(static_cast<double>(free_b)) + " free";
-    std::printf("  %s\n", why.c_str());
-    report.skipped.push_back(JStr(why));
-    return Status::Ok();
-  }
+  bool enough = false;
+  ND_RETURN_IF_ERROR(EnoughMemory(k.Spec(), need, report, enough));
+  if (!enough) return Status::Ok();
   ran = true;
   const auto t0 = std::chrono::steady_clock::now();
   DevBuf dx, dy, dws;
@@ -748,9 +770,7 @@ Status RunLargeGn(const GnCase& k, cudaStream_t stream, Report& report, bool& ra
   obj += ", \"elements\": " + JInt(k.Elems()) + ", \"kernel_ms\": " + JNum(ms) + ", \"groups_checked\": " +
          JInt(static_cast<int64_t>(groups.size())) + ", \"seconds\": " + JNum(Seconds(t0)) + "}";
   report.large.push_back(obj);
-  if (!note.empty()) report.Fail(k.Spec() + ": " + note);
-  if (!cmp.ok) report.Fail(k.Spec() + ": " + Mismatch(cmp));
-  if (!det) report.Fail(k.Spec() + ": two runs gave different bits");
+  FailChecks(report, k.Spec(), cmp, det, note);
   ND_RETURN_IF_ERROR(aff.Free());
   ND_RETURN_IF_ERROR(dws.Free());
   ND_RETURN_IF_ERROR(dy.Free());
@@ -761,29 +781,17 @@ Status RunLargeLrn(const LrnCase& k, cudaStream_t stream, Report& report, bool& 
   ran = false;
   const int es = DTypeSize(k.dtype);
   const size_t bytes = static_cast<size_t>(k.Elems()) * es;
-  size_t free_b = 0, total_b = 0;
-  ND_RETURN_IF_ERROR(FreeMemory(free_b, total_b));
   const size_t need = 2 * bytes + (size_t{512} << 20);
-  if (need > free_b) {
-    const std::string why = k.Spec() + ": skipped, needs " + GiB(static_cast<double>(need)) + " of device memory, " +
-                            GiB(static_cast<double>(free_b)) + " free";
-    std::printf("  %s\n", why.c_str());
-    report.skipped.push_back(JStr(why));
-    return Status::Ok();
-  }
+  bool enough = false;
+  ND_RETURN_IF_ERROR(EnoughMemory(k.Spec(), need, report, enough));
+  if (!enough) return Status::Ok();
   ran = true;
   const auto t0 = std::chrono::steady_clock::now();
   DevBuf dx, dy;
   ND_RETURN_IF_ERROR(dx.Alloc(bytes));
   ND_RETURN_IF_ERROR(dy.Alloc(bytes));
   ND_RETURN_IF_ERROR(FillDevice(dx.get(), k.dtype, k.Elems(), Fnv1a(k.Spec()), 0.0f, static_cast<float>(k.stddev), stream));
-  LrnLaunch l;
-  l.x = dx.get();
-  l.y = dy.get();
-  l.dtype = k.dtype;
-  l.n = k.n, l.c = k.c, l.s = k.s, l.size = k.size;
-  l.alpha = k.alpha, l.beta = k.beta, l.bias = k.bias;
-  l.pytorch_window = k.pytorch_window;
+  const LrnLaunch l = MakeLrnLaunch(k, dx.get(), dy.get());
   uint64_t digest[2] = {0, 0};
   double ms = 0.0;
   for (int r = 0; r < 2; ++r) {
@@ -805,8 +813,7 @@ Status RunLargeLrn(const LrnCase& k, cudaStream_t stream, Report& report, bool& 
   obj.pop_back();
   obj += ", \"elements\": " + JInt(k.Elems()) + ", \"kernel_ms\": " + JNum(ms) + ", \"seconds\": " + JNum(Seconds(t0)) + "}";
   report.large.push_back(obj);
-  if (!cmp.ok) report.Fail(k.Spec() + ": " + Mismatch(cmp));
-  if (!det) report.Fail(k.Spec() + ": two runs gave different bits");
+  FailChecks(report, k.Spec(), cmp, det, "");
   ND_RETURN_IF_ERROR(dy.Free());
   return dx.Free();
 }
@@ -841,31 +848,24 @@ bool RunLarge(const Options& opt, void* stream_v, Report& report) {
   lrn.dtype = DType::kFloat16;
   lrn.n = 4, lrn.c = 96, lrn.s = 5592406, lrn.size = 5;
   lrn.alpha = 1e-2, lrn.beta = 0.75, lrn.bias = 1.0;
-  for (const GnCase& k : gn) {
-    bool ran = false;
-    const Status st = RunLargeGn(k, stream, report, ran);
-    if (!st.ok()) {
-      ++report.cases;
-      report.large.push_back(JObj({{"spec", JStr(k.Spec())}, {"ok", "false"}, {"error", JStr(st.message())}}));
-      report.Fail(k.Spec() + ": " + st.message());
-      if (!ContextAlive()) {
-        report.context_lost = true;
-        return false;
-      }
-    }
-  }
-  bool ran = false;
-  const Status st = RunLargeLrn(lrn, stream, report, ran);
-  if (!st.ok()) {
+  // a case that failed: recorded; false when the context is gone
+  auto recorded = [&](const std::string& spec, const Status& st) {
+    if (st.ok()) return true;
     ++report.cases;
-    report.large.push_back(JObj({{"spec", JStr(lrn.Spec())}, {"ok", "false"}, {"error", JStr(st.message())}}));
-    report.Fail(lrn.Spec() + ": " + st.message());
+    report.large.push_back(JObj({{"spec", JStr(spec)}, {"ok", "false"}, {"error", JStr(st.message())}}));
+    report.Fail(spec + ": " + st.message());
     if (!ContextAlive()) {
       report.context_lost = true;
       return false;
     }
+    return true;
+  };
+  for (const GnCase& k : gn) {
+    bool ran = false;
+    if (!recorded(k.Spec(), RunLargeGn(k, stream, report, ran))) return false;
   }
-  return true;
+  bool ran = false;
+  return recorded(lrn.Spec(), RunLargeLrn(lrn, stream, report, ran));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1018,8 +1018,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
                         " " + LayoutName(k.layout) + (k.silu ? " +SiLU" : "");
     PrintRow(label, Shape(k.n, k.c, k.s), static_cast<double>(bytes), t, one ? "goal >= 80% bw" : "goal <= 1.6x", met);
     const bool det = d0 == d1;
-    if (!cmp.ok) report.Fail(k.Spec() + " (timing shape): " + Mismatch(cmp));
-    if (!det) report.Fail(k.Spec() + " (timing shape): two runs gave different bits");
+    FailChecks(report, k.Spec() + " (timing shape)", cmp, det, "");
     report.timing.push_back(JObj({{"spec", JStr(k.Spec())}, {"kind", JStr(rows.back().kind)}, {"bytes", JNum(static_cast<double>(bytes))},
                                   {"kernel_ms", JNum(t.kernel_ms)}, {"memcpy_ms", JNum(t.memcpy_ms)},
                                   {"kernel_gbs", JNum(2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9)},
@@ -1054,13 +1053,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
       ND_RETURN_IF_ERROR(dx.Alloc(bytes));
       ND_RETURN_IF_ERROR(dy.Alloc(bytes));
       ND_RETURN_IF_ERROR(FillDevice(dx.get(), k.dtype, k.Elems(), Fnv1a(k.Spec()), 0.0f, 3.0f, stream));
-      LrnLaunch l;
-      l.x = dx.get();
-      l.y = dy.get();
-      l.dtype = k.dtype;
-      l.n = k.n, l.c = k.c, l.s = k.s, l.size = k.size;
-      l.alpha = k.alpha, l.beta = k.beta, l.bias = k.bias;
-      l.pytorch_window = k.pytorch_window;
+      const LrnLaunch l = MakeLrnLaunch(k, dx.get(), dy.get());
       ND_RETURN_IF_ERROR(TimeAgainstMemcpy([&] { return LrnRun(l, stream); }, dy.get(), dx.get(), bytes, reps, stream, t));
       ND_RETURN_IF_ERROR(LrnRun(l, stream));
       ND_RETURN_IF_ERROR(DigestDevice(dy.get(), static_cast<int64_t>(bytes), stream, d0));
@@ -1082,8 +1075,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
                         (k.pytorch_window ? " pytorch" : " onnx");
     PrintRow(label, Shape(k.n, k.c, k.s), static_cast<double>(bytes), t, "goal <= 2x", met);
     const bool det = d0 == d1;
-    if (!cmp.ok) report.Fail(k.Spec() + " (timing shape): " + Mismatch(cmp));
-    if (!det) report.Fail(k.Spec() + " (timing shape): two runs gave different bits");
+    FailChecks(report, k.Spec() + " (timing shape)", cmp, det, "");
     report.timing.push_back(JObj({{"spec", JStr(k.Spec())}, {"kind", JStr("lrn")}, {"bytes", JNum(static_cast<double>(bytes))},
                                   {"kernel_ms", JNum(t.kernel_ms)}, {"memcpy_ms", JNum(t.memcpy_ms)},
                                   {"kernel_gbs", JNum(2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9)},
