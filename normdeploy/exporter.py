@@ -260,13 +260,21 @@ def _input_names(defaults: list[str], given: Sequence[str] | None) -> list[str]:
         raise ExportError("export: the model gets no tensor input (args and kwargs hold no torch.Tensor)")
     if given is None:
         return defaults
-    given = [str(n) for n in given]
-    if len(given) > len(defaults):
-        raise ExportError(f"export: {len(given)} input_names {given} for {len(defaults)} tensor input(s) {defaults}")
-    names = given + defaults[len(given):]
+    return _given_names(defaults, given, "input", "tensor input(s)")
+
+
+def _given_names(defaults: list[str], given: Sequence[str] | None, what: str, tensors: str, hint: str = "") -> list[str]:
+    """`given` (the user's input_names / output_names, `what` says which) over the first of
+    `defaults`; more names than `tensors`, or a name twice, is an ExportError."""
+    names = list(defaults)
+    if given is not None:
+        given = [str(n) for n in given]
+        if len(given) > len(defaults):
+            raise ExportError(f"export: {len(given)} {what}_names {given} for {len(defaults)} {tensors} {defaults}")
+        names = given + defaults[len(given):]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ExportError(f"export: input names {dup} appear twice among {names}")
+        raise ExportError(f"export: {what} names {dup} appear twice among {names}{hint}")
     return names
 
 
@@ -367,15 +375,7 @@ def _output_names(paths: list[tuple[Any, ...]], given: Sequence[str] | None, inp
         while name in inputs:
             name = f"out_{name}"
         names.append(name)
-    if given is not None:
-        given = [str(n) for n in given]
-        if len(given) > len(names):
-            raise ExportError(f"export: {len(given)} output_names {given} for {len(names)} output(s) {names}")
-        names = given + names[len(given):]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ExportError(f"export: output names {dup} appear twice among {names}; pass output_names")
-    return names
+    return _given_names(names, given, "output", "output(s)", "; pass output_names")
 
 
 def _name_outputs(model: onnx.ModelProto, names: list[str]) -> None:
