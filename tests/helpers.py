@@ -9,10 +9,12 @@ the float64 references in normdeploy.ops.
 from __future__ import annotations
 
 import ctypes
+import textwrap
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+import onnx
 import pytest
 
 import normdeploy
@@ -202,3 +204,34 @@ def load_simt_lib(name: str = SIMT_LIB_NAME) -> ctypes.CDLL:
     lib.nd_simt_config.argtypes = [ctypes.POINTER(i64)]
     lib.nd_simt_set_grid_tail.argtypes = [ctypes.c_uint64, ctypes.c_uint64]
     return lib
+
+
+#: A user's model module for the MODULE:FACTORY options (--torch, export --model): build() gives a
+#: seeded Conv -> GroupNorm -> SiLU -> LocalResponseNorm net (one GroupNorm(silu), one LRN) for a
+#: 3-channel NCHW image.
+NORM_NET_MODULE = textwrap.dedent("""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+            self.gn = torch.nn.GroupNorm(4, 8)
+            self.lrn = torch.nn.LocalResponseNorm(4)
+
+        def forward(self, x):
+            return self.lrn(torch.nn.functional.silu(self.gn(self.conv(x))))
+
+    def build():
+        torch.manual_seed(0)
+        return Net().eval()
+""")
+
+
+def set_attr(node: onnx.NodeProto, name: str, value: Any) -> None:
+    """Sets (replaces or adds) attribute `name` of `node`."""
+    for attr in node.attribute:
+        if attr.name == name:
+            node.attribute.remove(attr)
+            break
+    node.attribute.append(onnx.helper.make_attribute(name, value))

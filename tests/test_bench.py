@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from normdeploy.bench.runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, Setti
 from normdeploy.cli.main import main
 from normdeploy.demo import build_model
 from normdeploy.validate import trt as trt_probe
+
+from helpers import NORM_NET_MODULE
 
 SHAPE = "X:2x24x9x11"
 
@@ -363,23 +364,6 @@ def test_bench_sets_threads_and_spinning_on_the_sessions(model_path: Path) -> No
 
 
 MODULE = "nd_bench_models"
-FACTORY = textwrap.dedent("""
-    import torch
-
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-            self.gn = torch.nn.GroupNorm(4, 8)
-            self.lrn = torch.nn.LocalResponseNorm(3)
-
-        def forward(self, x):
-            return self.lrn(torch.relu(self.gn(self.conv(x))))
-
-    def build():
-        torch.manual_seed(0)
-        return Net().eval()
-""")
 
 
 def test_bench_with_torch_and_npz_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -387,7 +371,7 @@ def test_bench_with_torch_and_npz_inputs(tmp_path: Path, monkeypatch: pytest.Mon
 
     import normdeploy
 
-    (tmp_path / f"{MODULE}.py").write_text(FACTORY)
+    (tmp_path / f"{MODULE}.py").write_text(NORM_NET_MODULE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     net = __import__(MODULE).build()

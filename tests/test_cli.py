@@ -17,23 +17,9 @@ import torch
 import normdeploy
 from normdeploy.cli.main import main
 
-FACTORY = textwrap.dedent("""
-    import torch
+from helpers import NORM_NET_MODULE
 
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
-            self.gn = torch.nn.GroupNorm(4, 8)
-            self.lrn = torch.nn.LocalResponseNorm(4)
-
-        def forward(self, x):
-            return self.lrn(torch.nn.functional.silu(self.gn(self.conv(x))))
-
-    def build():
-        torch.manual_seed(0)
-        return Net().eval()
-
+FACTORY = NORM_NET_MODULE + textwrap.dedent("""
     def not_a_model():
         return 42
 """)

@@ -23,6 +23,8 @@ from normdeploy.validate import DEFAULT_TOLERANCES, ValidateError, validate
 from normdeploy.validate import trt as trt_probe
 from normdeploy.validate.progress import Progress
 
+from helpers import set_attr
+
 MODULE = "nd_validate_models"
 FACTORY = textwrap.dedent("""
     import torch
@@ -110,14 +112,6 @@ def broken_copy(project: Path, name: str, edit) -> Path:
     path = project / name
     onnx.save(model, str(path))
     return path
-
-
-def set_attr(node: onnx.NodeProto, name: str, value) -> None:
-    for attr in node.attribute:
-        if attr.name == name:
-            node.attribute.remove(attr)
-            break
-    node.attribute.append(onnx.helper.make_attribute(name, value))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from normdeploy.validate.capture import capture
 from normdeploy.validate.inputs import InputSpec
 from normdeploy.validate.runners import call_arguments, name_outputs
 
+from helpers import set_attr
+
 MODULE = "nd_validate_torch_models"
 MODELS = textwrap.dedent("""
     import torch
@@ -168,14 +170,6 @@ def project(tmp_path_factory):
 def in_project(project, monkeypatch):
     monkeypatch.chdir(project)
     return project
-
-
-def set_attr(node: onnx.NodeProto, name: str, value) -> None:
-    for attr in node.attribute:
-        if attr.name == name:
-            node.attribute.remove(attr)
-            break
-    node.attribute.append(onnx.helper.make_attribute(name, value))
 
 
 def planted(project: Path, source: str, name: str, op_type: str, index: int, attr: str, value) -> tuple[Path, onnx.NodeProto]:
