@@ -458,6 +458,14 @@ void FailChecks(Report& report, const std::string& spec, const Comparison& cmp, 
   if (!deterministic) report.Fail(spec + ": two runs gave different bits");
 }
 
+// Records a step that failed; false when the CUDA context is gone with it (a sticky error).
+bool ContextKept(Report& report, const std::string& spec, const Status& st) {
+  report.Fail(spec + ": " + st.message());
+  if (ContextAlive()) return true;
+  report.context_lost = true;
+  return false;
+}
+
 // Records one case; returns false when the context is gone.
 bool Record(Report& report, const std::string& spec, const Status& st, const Comparison& cmp, const std::string& used,
             bool deterministic, const std::string& note, std::vector<std::string>& sink) {
@@ -465,13 +473,9 @@ bool Record(Report& report, const std::string& spec, const Status& st, const Com
   std::string error = st.ok() ? note : st.message();
   sink.push_back(CaseJson(spec, cmp, used, deterministic, error));
   if (!st.ok()) {
-    report.Fail(spec + ": " + st.message());
-    if (!ContextAlive()) {
-      report.context_lost = true;
-      report.Fail("the CUDA context is unusable after that error (sticky error): later checks not run");
-      return false;
-    }
-    return true;
+    if (ContextKept(report, spec, st)) return true;
+    report.Fail("the CUDA context is unusable after that error (sticky error): later checks not run");
+    return false;
   }
   FailChecks(report, spec, cmp, deterministic, note);
   return true;
@@ -853,12 +857,7 @@ bool RunLarge(const Options& opt, void* stream_v, Report& report) {
     if (st.ok()) return true;
     ++report.cases;
     report.large.push_back(JObj({{"spec", JStr(spec)}, {"ok", "false"}, {"error", JStr(st.message())}}));
-    report.Fail(spec + ": " + st.message());
-    if (!ContextAlive()) {
-      report.context_lost = true;
-      return false;
-    }
-    return true;
+    return ContextKept(report, spec, st);
   };
   for (const GnCase& k : gn) {
     bool ran = false;
@@ -922,6 +921,31 @@ struct TimingRow {
   bool met;
 };
 
+// The output digest after each of two more runs of `launch`.
+Status DigestTwice(const std::function<Status()>& launch, const void* dy, size_t bytes, cudaStream_t s, uint64_t& d0,
+                   uint64_t& d1) {
+  ND_RETURN_IF_ERROR(launch());
+  ND_RETURN_IF_ERROR(DigestDevice(dy, static_cast<int64_t>(bytes), s, d0));
+  ND_RETURN_IF_ERROR(launch());
+  return DigestDevice(dy, static_cast<int64_t>(bytes), s, d1);
+}
+
+// A timing row of the JSON; `used` (the strategy that ran) is left out when empty.
+std::string TimingJson(const std::string& spec, const std::string& kind, size_t bytes, const Timing& t, bool met,
+                       const std::string& used, const Comparison& cmp, bool det) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"spec", JStr(spec)}, {"kind", JStr(kind)}, {"bytes", JNum(static_cast<double>(bytes))},
+      {"kernel_ms", JNum(t.kernel_ms)}, {"memcpy_ms", JNum(t.memcpy_ms)},
+      {"kernel_gbs", JNum(2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9)},
+      {"memcpy_gbs", JNum(2.0 * bytes / (t.memcpy_ms * 1e-3) / 1e9)},
+      {"ratio_to_floor", JNum(t.kernel_ms / t.memcpy_ms)}, {"bandwidth_fraction", JNum(t.memcpy_ms / t.kernel_ms)},
+      {"goal_met", JBool(met)}};
+  if (!used.empty()) fields.push_back({"used", JStr(used)});
+  fields.insert(fields.end(), {{"max_err", JNum(cmp.max_err)}, {"tol", JNum(cmp.tol)}, {"ok", JBool(cmp.ok && det)},
+                               {"deterministic", JBool(det)}});
+  return JObj(fields);
+}
+
 void PrintRow(const std::string& label, const std::string& shape, double bytes, const Timing& t, const std::string& goal,
               bool met) {
   const double gbs = 2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9;
@@ -961,14 +985,6 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
     gn.push_back(k);
   }
   if (kEmulated) gn = {gn[1], gn[7 + 4], gn[6]};  // one-pass fp32 NHWC, split bf16 NCHW, one-pass + SiLU
-  auto lost = [&](const std::string& spec, const Status& st) {
-    report.Fail(spec + ": " + st.message());
-    if (!ContextAlive()) {
-      report.context_lost = true;
-      return true;
-    }
-    return false;
-  };
   for (const GnCase& k : gn) {
     const size_t bytes = static_cast<size_t>(k.Elems()) * DTypeSize(k.dtype);
     Timing t;
@@ -994,10 +1010,8 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
       ND_RETURN_IF_ERROR(FillDevice(dx.get(), k.dtype, k.Elems(), Fnv1a(k.Spec()), 0.5f, 2.0f, stream));
       ND_RETURN_IF_ERROR(TimeAgainstMemcpy([&] { return GnRun(launch, dws.get(), stream, used); }, dy.get(), dx.get(),
                                            bytes, reps, stream, t));
-      ND_RETURN_IF_ERROR(GnRun(launch, dws.get(), stream, used));
-      ND_RETURN_IF_ERROR(DigestDevice(dy.get(), static_cast<int64_t>(bytes), stream, d0));
-      ND_RETURN_IF_ERROR(GnRun(launch, dws.get(), stream, used));
-      ND_RETURN_IF_ERROR(DigestDevice(dy.get(), static_cast<int64_t>(bytes), stream, d1));
+      ND_RETURN_IF_ERROR(DigestTwice([&] { return GnRun(launch, dws.get(), stream, used); }, dy.get(), bytes, stream,
+                                     d0, d1));
       ND_RETURN_IF_ERROR(VerifyGnSampled(k, dx.get(), dy.get(), scale, bias, SampleGroups(k, 4), stream, cmp));
       ND_RETURN_IF_ERROR(aff.Free());
       ND_RETURN_IF_ERROR(dws.Free());
@@ -1005,7 +1019,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
       return dx.Free();
     }();
     if (!st.ok()) {
-      if (lost(k.Spec(), st)) return false;
+      if (!ContextKept(report, k.Spec(), st)) return false;
       continue;
     }
     ++report.cases;
@@ -1019,14 +1033,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
     PrintRow(label, Shape(k.n, k.c, k.s), static_cast<double>(bytes), t, one ? "goal >= 80% bw" : "goal <= 1.6x", met);
     const bool det = d0 == d1;
     FailChecks(report, k.Spec() + " (timing shape)", cmp, det, "");
-    report.timing.push_back(JObj({{"spec", JStr(k.Spec())}, {"kind", JStr(rows.back().kind)}, {"bytes", JNum(static_cast<double>(bytes))},
-                                  {"kernel_ms", JNum(t.kernel_ms)}, {"memcpy_ms", JNum(t.memcpy_ms)},
-                                  {"kernel_gbs", JNum(2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9)},
-                                  {"memcpy_gbs", JNum(2.0 * bytes / (t.memcpy_ms * 1e-3) / 1e9)},
-                                  {"ratio_to_floor", JNum(ratio)}, {"bandwidth_fraction", JNum(frac)},
-                                  {"goal_met", JBool(met)}, {"used", JStr(StrategyName(used))},
-                                  {"max_err", JNum(cmp.max_err)}, {"tol", JNum(cmp.tol)}, {"ok", JBool(cmp.ok && det)},
-                                  {"deterministic", JBool(det)}}));
+    report.timing.push_back(TimingJson(k.Spec(), rows.back().kind, bytes, t, met, StrategyName(used), cmp, det));
   }
   std::vector<LrnCase> lrns;
   for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
@@ -1055,16 +1062,13 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
       ND_RETURN_IF_ERROR(FillDevice(dx.get(), k.dtype, k.Elems(), Fnv1a(k.Spec()), 0.0f, 3.0f, stream));
       const LrnLaunch l = MakeLrnLaunch(k, dx.get(), dy.get());
       ND_RETURN_IF_ERROR(TimeAgainstMemcpy([&] { return LrnRun(l, stream); }, dy.get(), dx.get(), bytes, reps, stream, t));
-      ND_RETURN_IF_ERROR(LrnRun(l, stream));
-      ND_RETURN_IF_ERROR(DigestDevice(dy.get(), static_cast<int64_t>(bytes), stream, d0));
-      ND_RETURN_IF_ERROR(LrnRun(l, stream));
-      ND_RETURN_IF_ERROR(DigestDevice(dy.get(), static_cast<int64_t>(bytes), stream, d1));
+      ND_RETURN_IF_ERROR(DigestTwice([&] { return LrnRun(l, stream); }, dy.get(), bytes, stream, d0, d1));
       ND_RETURN_IF_ERROR(VerifyLrnSampled(k, dx.get(), dy.get(), k.n - 1, 0, k.s, stream, cmp));
       ND_RETURN_IF_ERROR(dy.Free());
       return dx.Free();
     }();
     if (!st.ok()) {
-      if (lost(k.Spec(), st)) return false;
+      if (!ContextKept(report, k.Spec(), st)) return false;
       continue;
     }
     ++report.cases;
@@ -1076,13 +1080,7 @@ bool RunTiming(const Options& opt, void* stream_v, Report& report, std::string& 
     PrintRow(label, Shape(k.n, k.c, k.s), static_cast<double>(bytes), t, "goal <= 2x", met);
     const bool det = d0 == d1;
     FailChecks(report, k.Spec() + " (timing shape)", cmp, det, "");
-    report.timing.push_back(JObj({{"spec", JStr(k.Spec())}, {"kind", JStr("lrn")}, {"bytes", JNum(static_cast<double>(bytes))},
-                                  {"kernel_ms", JNum(t.kernel_ms)}, {"memcpy_ms", JNum(t.memcpy_ms)},
-                                  {"kernel_gbs", JNum(2.0 * bytes / (t.kernel_ms * 1e-3) / 1e9)},
-                                  {"memcpy_gbs", JNum(2.0 * bytes / (t.memcpy_ms * 1e-3) / 1e9)},
-                                  {"ratio_to_floor", JNum(ratio)}, {"bandwidth_fraction", JNum(t.memcpy_ms / t.kernel_ms)},
-                                  {"goal_met", JBool(met)}, {"max_err", JNum(cmp.max_err)}, {"tol", JNum(cmp.tol)},
-                                  {"ok", JBool(cmp.ok && det)}, {"deterministic", JBool(det)}}));
+    report.timing.push_back(TimingJson(k.Spec(), "lrn", bytes, t, met, "", cmp, det));
   }
   // the goals, each over every timed shape of its kind
   std::vector<std::string> goals;
