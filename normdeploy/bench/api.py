@@ -17,7 +17,7 @@ import numpy as np
 
 from ..validate.compare import quiet_polygraphy
 from ..validate.errors import ValidateError
-from ..validate.arguments import check_int
+from ..validate.common import check_int, model_json, tensorrt_runner
 from ..validate.inputs import Feed, check_feed, load_feeds, random_inputs, range_json
 from ..validate.models import ModelPair, load_pair
 from ..validate.progress import Progress
@@ -130,24 +130,14 @@ def _tensorrt(enabled: bool, pair: ModelPair, feed: Feed, workdir: Path) -> tupl
 
     info = RunnerResult(TENSORRT, "tensorrt", "TensorRT with normdeploy's plugins on the custom model "
                                               "(host<->device copies included)")
-    if not enabled:
-        info.skipped = "disabled (--no-tensorrt)"
-        return None, info
-    probe = trt.probe()
-    if not probe.available:
-        info.skipped = probe.reason
-        return None, info
-    from ..conversion import save_model
-
-    path = save_model(pair.custom, workdir / "custom.onnx")
     shapes = {s.name: (feed[s.name].shape,) * 3 for s in pair.inputs}
-    fp16 = any(s.dtype.name == "float16" for s in pair.inputs)
-    try:
-        runner = trt.build_runner(path, shapes, str(probe.plugin_library), fp16)
-        return TrtRunner(runner, [o.name for o in pair.outputs], info.description), info
-    except Exception as exc:  # noqa: BLE001 - TensorRT's errors
-        info.error = f"{type(exc).__name__}: {exc}"
-        return None, info
+
+    def build(path: Path, library: str, fp16: bool) -> TrtRunner:
+        runner = trt.build_runner(path, shapes, library, fp16)
+        return TrtRunner(runner, [o.name for o in pair.outputs], info.description)
+
+    runner, info.skipped, info.error = tensorrt_runner(enabled, pair, workdir, build)
+    return runner, info
 
 
 def _build(pair: ModelPair, settings: Settings, torch_model: Any, weights: Any, tensorrt: bool, feed: Feed,
@@ -281,9 +271,7 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], settings:
         "format_version": FORMAT_VERSION,
         "passed": passed,
         "exit_code": 0 if passed else 1,
-        "model": {"path": pair.label, "custom_nodes": pair.custom_nodes, "custom_side": pair.custom_origin,
-                  "reference_side": pair.reference_origin, "inputs": [s.to_json() for s in pair.inputs],
-                  "outputs": [s.to_json() for s in pair.outputs], "notes": pair.notes},
+        "model": model_json(pair),
         "inputs": input_info,
         "settings": {**settings.to_json(), "warmup": warmup, "repeats": repeats, "min_repeat_ms": min_repeat_ms,
                      "interleaved": True, "clock": clock_name,

@@ -14,7 +14,7 @@ import numpy as np
 from ..extras import require
 from .compare import PairResult, RunnerFailure, compare, output_arrays, quiet_polygraphy, run_runners
 from .errors import ValidateError
-from .arguments import check_int
+from .common import check_int, model_json, tensorrt_runner
 from .inputs import Feed, InputSpec, check_feed, load_feeds, random_inputs, range_json
 from .localize import Localization, localize as localize_divergence
 from .models import ModelPair, load_pair
@@ -92,22 +92,12 @@ def _tensorrt(enabled: bool, pair: ModelPair, feeds: Sequence[Feed], workdir: Pa
     from . import trt
 
     info = RunnerInfo(TENSORRT, "tensorrt", "TensorRT on the custom model with normdeploy's plugin library")
-    if not enabled:
-        info.skipped = "disabled (--no-tensorrt)"
-        return None, info
-    probe = trt.probe()
-    if not probe.available:
-        info.skipped = probe.reason
-        return None, info
-    from ..conversion import save_model
 
-    path = save_model(pair.custom, workdir / "custom.onnx")
-    fp16 = any(s.dtype.name == "float16" for s in pair.inputs)
-    try:
-        return trt.build_runner(path, _shape_ranges(feeds, pair.inputs), str(probe.plugin_library), fp16), info
-    except Exception as exc:  # noqa: BLE001
-        info.error = f"{type(exc).__name__}: {exc}"
-        return None, info
+    def build(path: Path, library: str, fp16: bool) -> Any:
+        return trt.build_runner(path, _shape_ranges(feeds, pair.inputs), library, fp16)
+
+    runner, info.skipped, info.error = tensorrt_runner(enabled, pair, workdir, build)
+    return runner, info
 
 
 def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bool, feeds: Sequence[Feed],
@@ -211,9 +201,7 @@ def _report(pair: ModelPair, passed: bool, input_info: dict[str, Any], tolerance
         "format_version": FORMAT_VERSION,
         "passed": passed,
         "exit_code": 0 if passed else 1,
-        "model": {"path": pair.label, "custom_nodes": pair.custom_nodes, "custom_side": pair.custom_origin,
-                  "reference_side": pair.reference_origin, "inputs": [s.to_json() for s in pair.inputs],
-                  "outputs": [s.to_json() for s in pair.outputs], "notes": pair.notes},
+        "model": model_json(pair),
         "versions": versions(extra_versions),
         "inputs": input_info,
         "tolerances": {"criterion": CRITERION,
