@@ -172,3 +172,70 @@ def main_parser_args(argv):
     from normdeploy.cli.main import build_parser, join_negative_values
 
     return build_parser().parse_args(join_negative_values(argv))
+
+
+def _lrn_file(tmp_path, with_step: bool = False):
+    """An LRN model with a dynamic batch and spatial dims (input X), and, optionally, an int64 0-d
+    input 'step' feeding nothing but a second output."""
+    from onnx import TensorProto, helper
+
+    from normdeploy.graphs import IR_VERSION
+    from normdeploy.ops import DOMAIN, VERSION, register_schemas
+
+    register_schemas()
+    nodes = [helper.make_node("LocalResponseNorm", ["X"], ["Y"], domain=DOMAIN, size=3)]
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["n", 5, "h", "w"])]
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["n", 5, "h", "w"])]
+    if with_step:
+        nodes.append(helper.make_node("Identity", ["step"], ["step_out"]))
+        inputs.append(helper.make_tensor_value_info("step", TensorProto.INT64, []))
+        outputs.append(helper.make_tensor_value_info("step_out", TensorProto.INT64, []))
+    model = helper.make_model(helper.make_graph(nodes, "lrn", inputs, outputs), ir_version=IR_VERSION,
+                              opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid(DOMAIN, VERSION)])
+    path = tmp_path / "lrn.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_validate_and_bench_take_exports_input_syntax(tmp_path, capsys):
+    """`--input NAME:[DTYPE:]SHAPE[:LOW..HIGH]` (export's syntax) is --input-shape plus --val-range:
+    the same inputs reach the runners, for validate and for bench."""
+    import json
+
+    model = _lrn_file(tmp_path, with_step=True)
+    reports = []
+    for options, name in ((["--input", "X:2x5x7x9:-3..-1", "--input", "step:int64:[]"], "new"),
+                          (["--input-shape", "X:2x5x7x9", "--val-range", "X:-3,-1"], "old")):
+        out = tmp_path / name
+        code = run_cli("validate", str(model), "--report-dir", str(out), "--no-html", "--no-progress", *options)
+        assert code == 0, capsys.readouterr()
+        reports.append(json.loads((out / "report.json").read_text()))
+    assert reports[0]["inputs"] == reports[1]["inputs"]
+    text = json.dumps(reports[0]["inputs"])
+    assert "2, 5, 7, 9" in text.replace("[", "").replace("]", "") or "2x5x7x9" in text, text
+    assert "-3" in text and "-1" in text, text
+    bench_json = tmp_path / "bench.json"
+    code = run_cli("bench", str(model), "--input", "X:1x5x6x4:0..2", "--warmup", "0", "--repeats", "1",
+                   "--min-repeat-ms", "0", "--no-profile", "--no-html", "--no-progress", "--json", str(bench_json))
+    assert code == 0, capsys.readouterr()
+    timed = json.loads(bench_json.read_text())
+    assert "1, 5, 6, 4" in json.dumps(timed).replace("[", "").replace("]", "") or "1x5x6x4" in json.dumps(timed)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("Z:2x5x7x9", "the model has no input 'Z'; its inputs are: X [float32, n x 5 x h x w]"),
+    ("X:float16:2x5x7x9", "--input X: dtype float16, but the model's input is float32"),
+    ("X:2x5x7", "--input X: shape 2x5x7 has rank 3, but the model's input is X [float32, n x 5 x h x w]"),
+    ("X:2x5x7x9=1", "a constant (=VALUE) is not taken here"),
+    ("X:2x5x7x9:3..1", "--input X: range low 3.0 > high 1.0"),
+    ("X:2x6x7x9", "--input X: shape 2x6x7x9 has 6 at axis 1, but the model's input X [float32, n x 5 x h x w] "
+                  "fixes it to 5"),
+    ("X:bfloat:2x5", "--input X"),
+])
+def test_validate_input_syntax_errors(tmp_path, capsys, spec, message):
+    model = _lrn_file(tmp_path)
+    for command in ("validate", "bench"):
+        code = run_cli(command, str(model), "--input", spec, "--no-progress", "--no-html")
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, err

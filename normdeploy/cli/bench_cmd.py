@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .common import EXIT_FAILED, EXIT_OK, CliError
-from .model_args import add_model_arguments, add_random_input_arguments, parse_int, parse_nonnegative
+from .model_args import add_model_arguments, add_random_input_arguments, input_options, parse_int, parse_nonnegative
 
 EPILOG = """\
 runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
@@ -60,16 +60,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench import BenchError, bench
 
+    shapes, ranges = input_options(args)
     try:
         result = bench(
             args.model,
             reference=args.reference,
             torch_model=args.torch,
             weights=args.weights,
-            input_shapes=args.input_shape,
+            input_shapes=shapes,
             inputs=args.load_inputs,
             seed=parse_int(args.seed, "--seed", 0),
-            val_range=args.val_range or (0.0, 1.0),
+            val_range=ranges or (0.0, 1.0),
             warmup=parse_int(args.warmup, "--warmup", 0),
             repeats=parse_int(args.repeats, "--repeats", 1),
             min_repeat_ms=parse_nonnegative(args.min_repeat_ms, "--min-repeat-ms"),

@@ -27,6 +27,58 @@ def add_random_input_arguments(p: argparse.ArgumentParser, *, seed_help: str) ->
     p.add_argument("--val-range", action="append", default=[], metavar="[NAME:]LOW,HIGH",
                    help="value range of the random inputs (default 0,1; repeatable per input; a negative range is "
                         "given as it reads: --val-range -2,-1)")
+    p.add_argument("--input", action="append", default=[], metavar="NAME:[DTYPE:]SHAPE[:LOW..HIGH]",
+                   help="one input in export's syntax (repeatable): its shape and, optionally, its value range, e.g. "
+                        "sample:2x4x32x32:-1..1 or timestep:int64:[]:0..999; the same as --input-shape NAME:SHAPE "
+                        "--val-range NAME:LOW,HIGH, and the dtype, when given, must be the model's")
+
+
+def input_options(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """--input-shape and --val-range, with every --input (export's NAME:[DTYPE:]SHAPE[:LOW..HIGH])
+    turned into one of each after checking its name, dtype and rank against the model's inputs.
+    Returns (input shapes, value ranges) in the --input-shape / --val-range forms."""
+    shapes, ranges = list(args.input_shape), list(args.val_range)
+    if not args.input:
+        return shapes, ranges
+    from ..convert import ConvertError, load_model
+    from ..inputspec import InputSpecError, dtype_name, format_shape, parse_input
+    from ..validate.inputs import model_inputs
+
+    try:
+        inputs = {spec.name: spec for spec in model_inputs(load_model(args.model))}
+    except ConvertError as exc:
+        raise CliError(str(exc)) from exc
+    listing = ", ".join(spec.describe() for spec in inputs.values())
+    for text in args.input:
+        try:
+            spec = parse_input(text)
+        except InputSpecError as exc:
+            raise CliError(str(exc)) from exc
+        model = inputs.get(spec.name or "")
+        if model is None:
+            raise CliError(f"--input {spec.name}: the model has no input {spec.name!r}; its inputs are: {listing}")
+        if spec.value is not None:
+            raise CliError(f"--input {spec.name}: a constant (=VALUE) is not taken here; give a range LOW..HIGH "
+                           f"or the values in a file (--load-inputs)")
+        fields = text.partition("=")[0].split(":")
+        explicit = len(fields) > 2 and dtype_name(fields[1]) is not None  # NAME:DTYPE:SHAPE...
+        if explicit and spec.dtype != model.dtype.name:
+            raise CliError(f"--input {spec.name}: dtype {spec.dtype}, but the model's input is "
+                           f"{model.dtype.name}")
+        if model.dims is not None and len(model.dims) != spec.rank:
+            raise CliError(f"--input {spec.name}: shape {format_shape(spec.shape)} has rank {spec.rank}, but the "
+                           f"model's input is {model.describe()}")
+        fixed = [(axis, dim, want) for axis, (dim, want) in enumerate(zip(spec.shape, model.dims or ()))
+                 if isinstance(want, int) and want > 0 and dim != want]
+        if fixed:
+            axis, dim, want = fixed[0]
+            raise CliError(f"--input {spec.name}: shape {format_shape(spec.shape)} has {dim} at axis {axis}, but the "
+                           f"model's input {model.describe()} fixes it to {want}")
+        if spec.rank:
+            shapes.append(f"{spec.name}:{'x'.join(str(d) for d in spec.shape)}")
+        if spec.low is not None:
+            ranges.append(f"{spec.name}:{spec.low},{spec.high}")
+    return shapes, ranges
 
 
 def parse_int(text: str, option: str, minimum: int) -> int:

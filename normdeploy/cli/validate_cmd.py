@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .common import EXIT_FAILED, EXIT_OK, CliError
-from .model_args import add_model_arguments, add_random_input_arguments, parse_int
+from .model_args import add_model_arguments, add_random_input_arguments, input_options, parse_int
 
 EPILOG = """\
 runners: onnxruntime+normdeploy (the custom model, our library), onnxruntime-standard (the
@@ -65,16 +65,17 @@ def run(args: argparse.Namespace) -> int:
     from ..validate import ValidateError, validate
     from ..validate.tolerances import parse_specs
 
+    shapes, ranges = input_options(args)
     try:
         result = validate(
             args.model,
             reference=args.reference,
             torch_model=args.torch,
             weights=args.weights,
-            input_shapes=args.input_shape,
+            input_shapes=shapes,
             inputs=args.load_inputs or None,
             seed=parse_int(args.seed, "--seed", 0),
-            val_range=args.val_range or (0.0, 1.0),
+            val_range=ranges or (0.0, 1.0),
             iterations=parse_int(args.iterations, "--iterations", 1),
             atol=parse_specs(args.atol, "--atol"),
             rtol=parse_specs(args.rtol, "--rtol"),
