@@ -79,9 +79,27 @@ def list_foreign(ctx: RewriteContext) -> None:
         ctx.skip(f"{domain}.{node.op_type}", node, registry.left_alone_reason(domain, node.op_type))
 
 
+def _domains(graph: onnx.GraphProto, into: set[str]) -> set[str]:
+    """The domains of every node in `graph` and its subgraphs."""
+    for node in graph.node:
+        into.add(node.domain)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                _domains(sub, into)
+    return into
+
+
 def fix_opsets(model: onnx.ModelProto) -> None:
-    uses_custom = any(n.domain == DOMAIN for n in model.graph.node)
-    imports = [o for o in model.opset_import if o.domain != DOMAIN]
+    """Imports our domain when a node uses it, drops imports of non-standard domains no node uses
+    any more (e.g. com.microsoft once its contrib ops are rewritten), caps the IR version."""
+    used = _domains(model.graph, set())
+    for function in model.functions:
+        used.add(function.domain)
+        for node in function.node:
+            used.add(node.domain)
+    uses_custom = DOMAIN in used
+    imports = [o for o in model.opset_import
+               if o.domain != DOMAIN and (o.domain in ("", "ai.onnx") or o.domain in used)]
     if uses_custom:
         imports.append(helper.make_opsetid(DOMAIN, VERSION))
     del model.opset_import[:]
