@@ -270,23 +270,37 @@ def _value_infos(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return list(g.input) + list(g.value_info) + list(g.output)
 
 
-def value_types(model: onnx.ModelProto) -> dict[str, np.dtype]:
-    """Element types shape inference can tell, as numpy dtypes."""
+def _types_of(infos: Sequence[onnx.ValueInfoProto]) -> dict[str, np.dtype]:
     types: dict[str, np.dtype] = {}
-    for vi in _value_infos(model):
+    for vi in infos:
         elem = vi.type.tensor_type.elem_type
         if elem:
             types[vi.name] = np.dtype(helper.tensor_dtype_to_np_dtype(elem))
     return types
 
 
-def value_shapes(model: onnx.ModelProto) -> dict[str, list[int | str | None]]:
-    """Shapes shape inference can tell (dims as ints, symbolic names, or None)."""
+def _shapes_of(model: onnx.ModelProto, infos: Sequence[onnx.ValueInfoProto]) -> dict[str, list[int | str | None]]:
     shapes: dict[str, list[int | str | None]] = {}
-    for vi in _value_infos(model):
+    for vi in infos:
         t = vi.type.tensor_type
         if t.HasField("shape"):
             shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
     for init in model.graph.initializer:
         shapes[init.name] = list(init.dims)
     return shapes
+
+
+def value_facts(model: onnx.ModelProto) -> tuple[dict[str, list[int | str | None]], dict[str, np.dtype]]:
+    """Shapes and element types shape inference can tell, from one inference."""
+    infos = _value_infos(model)
+    return _shapes_of(model, infos), _types_of(infos)
+
+
+def value_types(model: onnx.ModelProto) -> dict[str, np.dtype]:
+    """Element types shape inference can tell, as numpy dtypes."""
+    return _types_of(_value_infos(model))
+
+
+def value_shapes(model: onnx.ModelProto) -> dict[str, list[int | str | None]]:
+    """Shapes shape inference can tell (dims as ints, symbolic names, or None)."""
+    return _shapes_of(model, _value_infos(model))
