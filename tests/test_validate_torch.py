@@ -497,3 +497,33 @@ def test_outputs_named_as_export_names_them(tmp_path):
     named = name_outputs(Clash()(x), ["out_sample", "other"])
     np.testing.assert_array_equal(named["out_sample"], (x * 3).numpy())
     np.testing.assert_array_equal(named["other"], (x + 1).numpy())
+
+
+def test_a_factory_with_random_weights_is_named(in_project):
+    """A factory that initialises randomly (no seed, no checkpoint) cannot match the file exported
+    from another call: the PyTorch runner carries a warning that says so; a seeded one does not."""
+    (in_project / "unseeded_models.py").write_text(textwrap.dedent('''
+        import torch
+
+        def build():
+            return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.GroupNorm(2, 4))
+
+        def build_seeded():
+            torch.manual_seed(3)
+            return build()
+    '''))
+    import importlib
+
+    import torch
+
+    models = importlib.import_module("unseeded_models")
+    normdeploy.export(models.build_seeded(), (torch.randn(2, 3, 6, 6),), in_project / "seeded.onnx")
+    runners = {}
+    for factory in ("build", "build_seeded"):
+        result = validate(in_project / "seeded.onnx", torch_model=f"unseeded_models:{factory}", report_dir=False,
+                          tensorrt=False, html=False)
+        runners[factory] = next(r for r in result.report["runners"] if r["runner"] == "pytorch-cpu")
+        assert result.passed == (factory == "build_seeded"), result.summary()
+    assert "gave different weights (first: '0.weight')" in runners["build"]["warning"]
+    assert "warning" not in runners["build_seeded"]
+    sys.modules.pop("unseeded_models", None)

@@ -21,7 +21,7 @@ from .models import ModelPair, load_pair
 from .ortopt import DEFAULT_OPT_LEVEL, OPT_LEVELS, check_level
 from .progress import Progress
 from .report import FORMAT_VERSION, RunnerInfo, json_text, pair_json, summary_text, versions, write_atomically
-from .runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, OrtRunner, TorchCpuRunner, load_torch_module, ort_session
+from .runners import CUSTOM, PYTORCH, REFERENCE, TENSORRT, OrtRunner, TorchCpuRunner, load_torch_module, ort_session, unstable_factory
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, ToleranceArg, ToleranceSettings
 from .torchloc import TorchLocalization, localize_against_torch
 
@@ -118,7 +118,8 @@ def _build_runners(pair: ModelPair, torch_model: Any, weights: Any, tensorrt: bo
     if torch_model is not None:
         module = load_torch_module(torch_model, weights)
         label = torch_model if isinstance(torch_model, str) else type(torch_model).__name__
-        infos.append(RunnerInfo(PYTORCH, "pytorch", f"PyTorch on the CPU: {label}" + (f" with weights {weights}" if weights else "")))
+        infos.append(RunnerInfo(PYTORCH, "pytorch", f"PyTorch on the CPU: {label}" + (f" with weights {weights}" if weights else ""),
+                                warning=None if weights is not None else unstable_factory(torch_model, module)))
         torch_runner = TorchCpuRunner(module, pair.inputs, [o.name for o in pair.outputs])
     reference_name = REFERENCE
     try:

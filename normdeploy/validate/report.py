@@ -24,6 +24,7 @@ class RunnerInfo:
     description: str
     skipped: str | None = None
     error: str | None = None
+    warning: str | None = None  # ran, but its result may not mean what it seems (e.g. random weights)
 
     @property
     def ran(self) -> bool:
@@ -35,6 +36,8 @@ class RunnerInfo:
             entry["skipped"] = self.skipped
         if self.error is not None:
             entry["error"] = self.error
+        if self.warning is not None:
+            entry["warning"] = self.warning
         return entry
 
 
@@ -221,6 +224,8 @@ def summary_text(report: dict[str, Any]) -> str:
         state = ("ran" if runner["ran"] else
                  f"skipped: {runner['skipped']}" if "skipped" in runner else f"ERROR: {runner['error'].splitlines()[0]}")
         lines.append(f"  runner {runner['runner']:<24} {runner['role']:<9} {state}")
+        if runner.get("warning"):
+            lines.append(f"    warning: {runner['warning']}")
     lines += [f"  note: {n}" for n in model.get("notes", [])]
     references = sorted({c["reference"] for c in report["comparisons"]})
     lines += ["", f"  compared with the reference {', '.join(references) or '-'} (worst over iterations):",

@@ -191,6 +191,26 @@ class TorchCpuRunner(BaseRunner):
         return name_outputs(result, self.output_names)
 
 
+def unstable_factory(spec: Any, module: Any) -> str | None:
+    """When `spec` is a 'module:factory' string, calls the factory once more and compares the
+    weights: a factory that initialises randomly (no seed, no checkpoint) gives a PyTorch model
+    that cannot match a file exported from another call. Returns the warning, or None."""
+    import torch
+
+    if not isinstance(spec, str):
+        return None
+    again = load_torch_module(spec, None)
+    mine, theirs = module.state_dict(), again.state_dict()
+    for name, tensor in mine.items():
+        other = theirs.get(name)
+        if (other is None or other.shape != tensor.shape or
+                (tensor.is_floating_point() and not torch.equal(tensor, other))):
+            return (f"two calls of {spec} gave different weights (first: {name!r}), so this PyTorch model is "
+                    f"not the one the file was exported from: seed the factory (torch.manual_seed) or pass "
+                    f"--weights with the checkpoint the file was exported from")
+    return None
+
+
 def load_torch_module(spec: Any, weights: str | None) -> Any:
     """`spec` is a torch.nn.Module or 'module:factory' (imported like python -m, called with no
     arguments); `weights` a state_dict checkpoint (torch.load(weights_only=True))."""
